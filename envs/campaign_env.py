@@ -8,7 +8,7 @@ first come, first served against the budget for the whole horizon, so spending n
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -56,7 +56,7 @@ class CampaignEnv(gym.Env):
         render_mode: None or ``"ansi"``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(
         self,

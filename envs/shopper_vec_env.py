@@ -137,7 +137,9 @@ class ShopperVecEnv(VecEnv):
             raise ValueError("set_attr: rows share one simulator; set attributes for all rows (indices=None)")
         setattr(self, attr_name, value)
 
-    def env_method(self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any) -> list[Any]:
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
         """Call a method of the shared environment once and return its result per selected row."""
         result = getattr(self, method_name)(*method_args, **kwargs)
         return [result for _ in self._get_indices(indices)]

@@ -20,6 +20,7 @@ from simulators.params import (
 )
 from simulators.population import draw_traits, initial_state, spawn_keys
 from simulators.random_streams import episode_keys
+from simulators.rollout import RolloutTotals, rollout
 from simulators.scenarios import available_scenarios, build_scenario, load_scenario
 from simulators.simulator import ShopperSimulator
 from simulators.state import Outcome, ShopperState, ShopperTraits
@@ -34,6 +35,7 @@ __all__ = [
     "Outcome",
     "PositiveTrait",
     "RandomGridLoggingPolicy",
+    "RolloutTotals",
     "ScenarioError",
     "SeasonalityParams",
     "SegmentParams",
@@ -54,6 +56,7 @@ __all__ = [
     "load_scenario",
     "observe",
     "reset_where",
+    "rollout",
     "spawn_keys",
     "transition",
 ]

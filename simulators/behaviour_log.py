@@ -59,9 +59,7 @@ class RandomGridLoggingPolicy:
             self.probabilities = np.full(self.levels.size, 1.0 / self.levels.size)
         p = np.asarray(self.probabilities, dtype=np.float64)
         if p.shape != self.levels.shape or np.any(p < 0.0) or not np.isclose(p.sum(), 1.0):
-            raise ValueError(
-                f"probabilities: expected {self.levels.size} non-negative values summing to 1, got {p}"
-            )
+            raise ValueError(f"probabilities: expected {self.levels.size} non-negative values summing to 1, got {p}")
         self.probabilities = p
         self.rng = np.random.default_rng(self.seed)
 

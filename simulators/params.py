@@ -130,9 +130,7 @@ class SeasonalityParams:
     holidays: tuple[HolidayParams, ...] = ()
 
     def check(self, path: str) -> None:
-        check_range(
-            f"{path}.start_week" if path else "start_week", self.start_week, Range(0, PERIODS_PER_YEAR - 1)
-        )
+        check_range(f"{path}.start_week" if path else "start_week", self.start_week, Range(0, PERIODS_PER_YEAR - 1))
 
 
 @dataclass(frozen=True)

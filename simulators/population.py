@@ -238,9 +238,7 @@ def draw_signals(params: SimulatorParams, state: ShopperState, u: NDArray[np.flo
     intent_now = state.traits.intent + dynamics.season_by_week(params.seasonality)[week] + state.intent_shock
     rate = dynamics.browse_rate(intent_now, behaviour) * state.active
     state.browse = dynamics.geometric_count(rate, u[Slot.BROWSE])
-    state.cart = (state.active & (u[Slot.CART] < dynamics.cart_probability(intent_now, behaviour))).astype(
-        np.float64
-    )
+    state.cart = (state.active & (u[Slot.CART] < dynamics.cart_probability(intent_now, behaviour))).astype(np.float64)
 
 
 def spawn_keys(rng: np.random.Generator, n: int) -> NDArray[np.uint64]:

@@ -46,9 +46,7 @@ def load_scenario(scenario: str | Path | Mapping[str, Any] | SimulatorParams) ->
     if path.suffix not in (".yaml", ".yml"):
         candidate = SCENARIO_DIR / f"{scenario}.yaml"
         if not candidate.is_file():
-            raise ScenarioError(
-                f"unknown scenario {str(scenario)!r}; built-in scenarios: {available_scenarios()}"
-            )
+            raise ScenarioError(f"unknown scenario {str(scenario)!r}; built-in scenarios: {available_scenarios()}")
         path = candidate
     data = _resolve_file(path, seen=())
     data.setdefault("name", path.stem)

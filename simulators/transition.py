@@ -36,14 +36,10 @@ def check_discount(params: SimulatorParams, discount: NDArray, n_shoppers: int) 
         raise ValueError(f"discount: expected shape ({n_shoppers},) (one per shopper), got {d.shape}")
     if not np.all(np.isfinite(d)):
         bad = int(np.flatnonzero(~np.isfinite(d))[0])
-        raise ValueError(
-            f"discount: NaN or infinite value {d[bad]} for shopper {bad}; allowed: [0, {params.d_max}]"
-        )
+        raise ValueError(f"discount: NaN or infinite value {d[bad]} for shopper {bad}; allowed: [0, {params.d_max}]")
     if d.size and (d.min() < 0.0 or d.max() > params.d_max + 1e-12):
         bad = int(np.flatnonzero((d < 0.0) | (d > params.d_max + 1e-12))[0])
-        raise ValueError(
-            f"discount: value {d[bad]} for shopper {bad} is outside the allowed range [0, {params.d_max}]"
-        )
+        raise ValueError(f"discount: value {d[bad]} for shopper {bad} is outside the allowed range [0, {params.d_max}]")
     return np.minimum(d, params.d_max)
 
 
@@ -134,9 +130,7 @@ def transition(
         purchased = np.where(declined, u[Slot.PURCHASE] < p_full, purchased)
         redeemed &= honoured
     depth_paid = np.where(redeemed, d, 0.0)
-    basket = np.where(
-        purchased, normal_basket * dynamics.basket_multiplier(depth_paid, traits.forward_buying), 0.0
-    )
+    basket = np.where(purchased, normal_basket * dynamics.basket_multiplier(depth_paid, traits.forward_buying), 0.0)
     discount_cost = basket * depth_paid
     revenue = basket - discount_cost
     cogs = basket * (1.0 - traits.margin)

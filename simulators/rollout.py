@@ -1,0 +1,78 @@
+"""Run a discount rule over a horizon and total each shopper's money and behaviour.
+
+The same keys give the same shoppers with the same random draws, so two rules rolled out on
+one set of keys are compared under common random numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from simulators.observation import observe
+from simulators.params import SimulatorParams
+from simulators.population import initial_state
+from simulators.transition import transition
+
+DiscountRule = Callable[[NDArray[np.float32]], NDArray]
+"""Maps observations ``(n, n_features)`` to a discount per shopper ``(n,)`` in [0, d_max]."""
+
+
+@dataclass
+class RolloutTotals:
+    """Per-shopper totals over a horizon, every array ``(n_shoppers,)``; money in currency.
+
+    Attributes:
+        profit, revenue, discount_cost, offer_cost, promotion_cost, cogs: summed over periods.
+        purchases: number of periods with a purchase.
+        offers: number of periods with an offer sent.
+        discount_sum: sum of discounts offered (fractions), for the average discount given.
+        active: still active (not churned) at the end of the horizon.
+        segment: latent segment index.
+        profit_by_period: ``(horizon,)`` population profit per period (currency).
+    """
+
+    profit: NDArray[np.float64]
+    revenue: NDArray[np.float64]
+    discount_cost: NDArray[np.float64]
+    offer_cost: NDArray[np.float64]
+    promotion_cost: NDArray[np.float64]
+    cogs: NDArray[np.float64]
+    purchases: NDArray[np.float64]
+    offers: NDArray[np.float64]
+    discount_sum: NDArray[np.float64]
+    active: NDArray[np.bool_]
+    segment: NDArray[np.int8]
+    profit_by_period: NDArray[np.float64]
+
+
+_SUMMED = ("profit", "revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs")
+
+
+def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRule, horizon: int) -> RolloutTotals:
+    """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
+
+    Args:
+        params: The scenario.
+        keys: ``(n,)`` uint64 shopper keys.
+        rule: Discount rule, called once per period on the current observations.
+        horizon: Number of periods.
+    """
+    if int(horizon) != horizon or horizon < 1:
+        raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
+    state = initial_state(params, keys)
+    n = state.n_shoppers
+    totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
+    by_period = np.zeros(int(horizon))
+    for t in range(int(horizon)):
+        state, outcome = transition(params, state, rule(observe(params, state)))
+        for name in _SUMMED:
+            totals[name] += getattr(outcome, name)
+        totals["purchases"] += outcome.purchased
+        totals["offers"] += outcome.offered
+        totals["discount_sum"] += outcome.discount
+        by_period[t] = outcome.profit.sum()
+    return RolloutTotals(**totals, active=state.active, segment=state.traits.segment, profit_by_period=by_period)
