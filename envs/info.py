@@ -16,5 +16,19 @@ def step_info(outcome: Outcome, row: int) -> dict[str, Any]:
 
 def step_infos(outcome: Outcome) -> list[dict[str, Any]]:
     """A fresh info dict per shopper (the batched equivalent of ``step_info``)."""
-    columns = [getattr(outcome, key).astype(float).tolist() for key in INFO_KEYS]
-    return [dict(zip(INFO_KEYS, values, strict=True)) for values in zip(*columns, strict=True)]
+    # A dict literal per row is about twice as fast as dict(zip(...)); keep its keys equal to INFO_KEYS.
+    return [
+        {
+            "revenue": revenue,
+            "discount_cost": discount_cost,
+            "offer_cost": offer_cost,
+            "promotion_cost": promotion_cost,
+            "cogs": cogs,
+            "profit": profit,
+            "purchased": purchased,
+            "discount": discount,
+        }
+        for revenue, discount_cost, offer_cost, promotion_cost, cogs, profit, purchased, discount in zip(
+            *(getattr(outcome, key).astype(float).tolist() for key in INFO_KEYS), strict=True
+        )
+    ]

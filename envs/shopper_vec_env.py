@@ -112,12 +112,12 @@ class ShopperVecEnv(VecEnv):
         obs = observe(self.params, self._state)
         if dones.any():
             for i in np.flatnonzero(dones).tolist():
-                infos[i]["terminal_observation"] = obs[i]
+                infos[i]["terminal_observation"] = obs[i].copy()  # obs rows are overwritten below
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
             self._episode[dones] += 1
             keys = episode_keys(self._row_seed[dones], self._episode[dones])
             self._state = reset_where(self.params, self._state, dones, keys)
-            obs = observe(self.params, self._state)
+            obs[dones] = observe(self.params, self._state.take(dones))
         return obs, rewards, dones, infos
 
     def close(self) -> None:
