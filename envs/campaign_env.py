@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from envs.actions import DiscountActions
 from envs.cohorts import CohortMap
-from envs.shopper_env import check_horizon
+from envs.seeding import check_horizon
 from simulators import (
     ShopperState,
     SimulatorParams,

@@ -12,24 +12,16 @@ from numpy.typing import NDArray
 
 from envs.actions import ActionType, DiscountActions
 from envs.info import step_info
+from envs.seeding import SEED_SPACE, ShopperSequences, check_horizon
 from simulators import (
     ShopperState,
     SimulatorParams,
-    episode_keys,
     feature_bounds,
     initial_state,
     load_scenario,
     observe,
     transition,
 )
-
-_SEED_SPACE = 2**63
-
-
-def check_horizon(horizon: int) -> int:
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon: expected an integer number of periods >= 1, got {horizon!r}")
-    return int(horizon)
 
 
 class ShopperEnv(gym.Env):
@@ -78,8 +70,7 @@ class ShopperEnv(gym.Env):
         self.action_space = self.actions.space()
         low, high = feature_bounds(self.params)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self._seed: int | None = None
-        self._episode = 0
+        self._sequences = ShopperSequences(1)
         self._state: ShopperState | None = None
         self._last_info: dict[str, float] = {}
 
@@ -87,13 +78,9 @@ class ShopperEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
-        if seed is not None:
-            self._seed, self._episode = int(seed) % 2**64, 0
-        elif self._seed is None:
-            self._seed, self._episode = int(self.np_random.integers(_SEED_SPACE)), 0
-        else:
-            self._episode += 1
-        key = episode_keys(np.array([self._seed], dtype=np.uint64), np.array([self._episode]))
+        key = self._sequences.reset(
+            [seed], lambda count: self.np_random.integers(SEED_SPACE, size=count, dtype=np.uint64)
+        )
         self._state = initial_state(self.params, key)
         self._last_info = {}
         return observe(self.params, self._state)[0], {}

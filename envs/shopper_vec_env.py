@@ -20,11 +20,10 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from envs.actions import ActionType, DiscountActions
 from envs.info import step_infos
-from envs.shopper_env import check_horizon
+from envs.seeding import SEED_SPACE, ShopperSequences, check_horizon
 from simulators import (
     ShopperState,
     SimulatorParams,
-    episode_keys,
     feature_bounds,
     initial_state,
     load_scenario,
@@ -32,8 +31,6 @@ from simulators import (
     reset_where,
     transition,
 )
-
-_SEED_SPACE = 2**63
 
 
 class ShopperVecEnv(VecEnv):
@@ -72,8 +69,7 @@ class ShopperVecEnv(VecEnv):
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         low, high = feature_bounds(self.params)
         super().__init__(int(n_envs), spaces.Box(low, high, dtype=np.float32), self.actions.space())
-        self._row_seed = np.zeros(self.num_envs, dtype=np.uint64)
-        self._episode = np.full(self.num_envs, -1, dtype=np.int64)
+        self._sequences = ShopperSequences(self.num_envs)
         self._entropy = np.random.default_rng()
         self._state: ShopperState | None = None
         self._actions: NDArray | None = None
@@ -81,15 +77,10 @@ class ShopperVecEnv(VecEnv):
             self.seed(seed)
 
     def reset(self) -> VecEnvObs:
-        seeded = np.array([s is not None for s in self._seeds])
-        if seeded.any():
-            self._row_seed[seeded] = np.array([int(s) % 2**64 for s in self._seeds if s is not None], dtype=np.uint64)
-            self._episode[seeded] = 0
-        fresh = ~seeded & (self._episode < 0)
-        self._row_seed[fresh] = self._entropy.integers(_SEED_SPACE, size=int(fresh.sum()), dtype=np.uint64)
-        self._episode[fresh] = 0
-        self._episode[~seeded & ~fresh] += 1
-        self._state = initial_state(self.params, episode_keys(self._row_seed, self._episode))
+        keys = self._sequences.reset(
+            self._seeds, lambda count: self._entropy.integers(SEED_SPACE, size=count, dtype=np.uint64)
+        )
+        self._state = initial_state(self.params, keys)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{} for _ in range(self.num_envs)]
@@ -114,9 +105,7 @@ class ShopperVecEnv(VecEnv):
             for i in np.flatnonzero(dones).tolist():
                 infos[i]["terminal_observation"] = obs[i].copy()  # obs rows are overwritten below
                 infos[i]["TimeLimit.truncated"] = bool(truncated[i])
-            self._episode[dones] += 1
-            keys = episode_keys(self._row_seed[dones], self._episode[dones])
-            self._state = reset_where(self.params, self._state, dones, keys)
+            self._state = reset_where(self.params, self._state, dones, self._sequences.advance(dones))
             obs[dones] = observe(self.params, self._state.take(dones))
         return obs, rewards, dones, infos
 
