@@ -1,0 +1,32 @@
+"""Discount policies behind one interface (SB3's ``PolicyPredictor``) and the evaluator that judges them.
+
+``make_policy(name, **kwargs)`` builds a policy by its short name; ``evaluate(policy, scenario, ...)``
+runs it against the no-discount counterfactual on the same shoppers.
+"""
+
+from typing import Any
+
+from agents.base import DiscountPolicy
+from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
+from agents.evaluation import Evaluation, evaluate
+
+POLICIES: dict[str, type[DiscountPolicy]] = {cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy)}
+
+
+def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
+    """Build the policy called ``name`` with its constructor arguments."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; allowed: {sorted(POLICIES)}")
+    return POLICIES[name](**kwargs)
+
+
+__all__ = [
+    "POLICIES",
+    "DiscountPolicy",
+    "Evaluation",
+    "NoDiscountPolicy",
+    "RandomPolicy",
+    "UniformPolicy",
+    "evaluate",
+    "make_policy",
+]

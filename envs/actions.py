@@ -78,3 +78,19 @@ class DiscountActions:
         if not np.all(np.isfinite(a)):
             raise ValueError("action: NaN or infinite values; allowed: finite values in [-1, 1]")
         return (np.clip(a.astype(np.float64), -1.0, 1.0) + 1.0) * (0.5 * self.d_max)
+
+    def from_discount(self, discounts: NDArray) -> NDArray:
+        """Actions that map to the given discounts, ``(batch,)`` -> ``(batch, width)`` or ``(batch,)`` levels.
+
+        Continuous: the exact inverse of ``to_discount``. Discrete: the nearest level.
+
+        Raises:
+            ValueError: On NaN, infinite or out-of-range [0, d_max] discounts.
+        """
+        d = np.asarray(discounts, dtype=np.float64)
+        if not np.all(np.isfinite(d)) or np.any((d < 0.0) | (d > self.d_max + 1e-9)):
+            raise ValueError(f"discount: expected finite values in [0, {self.d_max}]")
+        if self.action_type == "discrete":
+            return np.abs(d.reshape(-1)[:, None] - self.levels[None, :]).argmin(axis=1)
+        actions = np.clip(d / self.d_max * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+        return actions.reshape(-1, self.width)

@@ -57,3 +57,13 @@ def test_bad_constructor_arguments() -> None:
         gym.make("DiscountSim/Shopper-v0", horizon=0)
     with pytest.raises(ValueError, match="render_mode"):
         envs.ShopperEnv(render_mode="human")
+
+
+def test_from_discount_inverts_to_discount() -> None:
+    acts = DiscountActions(0.5)
+    d = np.array([0.0, 0.1, 0.37, 0.5])
+    np.testing.assert_allclose(acts.to_discount(acts.from_discount(d), batch=4)[:, 0], d, atol=1e-7)
+    discrete = DiscountActions(0.5, "discrete", n_levels=11)
+    np.testing.assert_array_equal(discrete.from_discount(np.array([0.0, 0.12, 0.5])), [0, 2, 10])
+    with pytest.raises(ValueError, match=r"finite values in \[0, 0.5\]"):
+        acts.from_discount(np.array([0.6]))

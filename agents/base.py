@@ -1,0 +1,77 @@
+"""One policy interface for everything that picks discounts: SB3's ``PolicyPredictor`` protocol.
+
+``predict(observation, state=None, episode_start=None, deterministic=True) -> (actions, state)``,
+batched over shoppers, actions in the environment's action space. Trained SB3 models satisfy it
+as they are; hand-written baselines subclass ``DiscountPolicy``, which turns a discount rule
+(observations -> discount fractions) into environment actions, so one evaluator serves all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from envs import DiscountActions
+from envs.actions import ActionType
+
+
+class DiscountPolicy(ABC):
+    """A hand-written discount policy.
+
+    Args:
+        d_max: Deepest discount of the scenario (fraction of list price).
+        action_type: Action space the policy answers in: ``"continuous"`` or ``"discrete"``.
+        n_levels: Discount levels of the discrete action space.
+        n_features: Expected observation width; None accepts any width.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(
+        self,
+        d_max: float = 0.5,
+        action_type: ActionType = "continuous",
+        n_levels: int = 11,
+        n_features: int | None = None,
+    ) -> None:
+        self.actions = DiscountActions(float(d_max), action_type, n_levels)
+        self.n_features = n_features
+
+    @property
+    def d_max(self) -> float:
+        return self.actions.d_max
+
+    @abstractmethod
+    def discounts(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
+        """Discount per shopper, ``(n,)`` fractions in [0, d_max], from observations ``(n, n_features)``."""
+
+    def predict(
+        self,
+        observation: NDArray,
+        state: tuple[NDArray, ...] | None = None,
+        episode_start: NDArray | None = None,
+        deterministic: bool = True,
+    ) -> tuple[NDArray, tuple[NDArray, ...] | None]:
+        """SB3's ``PolicyPredictor.predict``: actions for one observation or a batch."""
+        obs = np.asarray(observation, dtype=np.float32)
+        single = obs.ndim == 1
+        batch = obs[None, :] if single else obs
+        if batch.ndim != 2:
+            raise ValueError(f"observation: expected shape (n_shoppers, n_features), got {obs.shape}")
+        if self.n_features is not None and batch.shape[1] != self.n_features:
+            raise ValueError(f"observation: expected {self.n_features} features per shopper, got {batch.shape[1]}")
+        discounts = np.asarray(self.discounts(batch), dtype=np.float64)
+        actions = self.actions.from_discount(discounts)
+        return (actions[0] if single else actions), state
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this policy (``make_policy(name, **config())``)."""
+        return {
+            "d_max": self.d_max,
+            "action_type": self.actions.action_type,
+            "n_levels": self.actions.n_levels,
+            "n_features": self.n_features,
+        }
