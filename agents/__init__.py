@@ -9,8 +9,11 @@ from typing import Any
 from agents.base import DiscountPolicy
 from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from agents.evaluation import Evaluation, evaluate
+from agents.rule_based import RuleBasedPolicy
 
-POLICIES: dict[str, type[DiscountPolicy]] = {cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy)}
+POLICIES: dict[str, type[DiscountPolicy]] = {
+    cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy, RuleBasedPolicy)
+}
 
 
 def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
@@ -26,6 +29,7 @@ __all__ = [
     "Evaluation",
     "NoDiscountPolicy",
     "RandomPolicy",
+    "RuleBasedPolicy",
     "UniformPolicy",
     "evaluate",
     "make_policy",
