@@ -10,6 +10,7 @@ from agents.base import DiscountPolicy
 from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from agents.evaluation import Evaluation, evaluate
 from agents.rule_based import RuleBasedPolicy
+from agents.storage import load_policy, save_policy
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
     cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy, RuleBasedPolicy)
@@ -32,5 +33,7 @@ __all__ = [
     "RuleBasedPolicy",
     "UniformPolicy",
     "evaluate",
+    "load_policy",
     "make_policy",
+    "save_policy",
 ]

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from agents.base import DiscountPolicy
 from simulators import SimulatorParams, feature_index, feature_names, load_scenario
+from simulators.config_schema import to_dict
 
 _FREQUENCY_SCALE = 3.0  # smoothed purchases at which the purchase signal saturates
 
@@ -87,4 +88,5 @@ class RuleBasedPolicy(DiscountPolicy):
             "weights": self.weights.tolist(),
             "tiers": self.tiers.tolist(),
             "category_depths": self.category_depths,
+            "scenario": to_dict(self.scenario),
         }

@@ -21,8 +21,8 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from agents.storage import write_csv
 from experiments import CONFIG_DIR
-from experiments.io import write_csv
 from simulators import SimulatorParams, check_discount, rollout, spawn_keys
 
 

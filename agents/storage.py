@@ -1,0 +1,70 @@
+"""Atomic writes: a result file is either the old one or the complete new one, never half-written."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    # Keys keep their order: the order of categories in a saved scenario is the observation layout.
+    return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    return atomic_write_text(path, frame.to_csv(index=False))
+
+
+POLICY_FORMAT = "discountsim-policy"
+
+
+def save_policy(policy: Any, path: str | Path) -> Path:
+    """Save a hand-written policy as JSON (its name and constructor arguments), atomically."""
+    from agents.base import DiscountPolicy
+
+    if not isinstance(policy, DiscountPolicy):
+        raise TypeError(f"policy: save_policy stores DiscountPolicy objects; got {type(policy).__name__}")
+    return write_json(path, {"format": POLICY_FORMAT, "version": 1, "name": policy.name, "config": policy.config()})
+
+
+def load_policy(path: str | Path) -> Any:
+    """Load a policy saved by ``save_policy``.
+
+    Raises:
+        FileNotFoundError: The file does not exist (the message names it).
+        ValueError: The file is not a saved DiscountSim policy or names an unknown policy.
+    """
+    from agents import make_policy
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy checkpoint not found: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a saved policy (invalid JSON: {err})") from err
+    if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
+        raise ValueError(f"{path}: not a saved policy (expected format {POLICY_FORMAT!r})")
+    return make_policy(data["name"], **data["config"])

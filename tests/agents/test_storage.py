@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents import POLICIES, load_policy, make_policy, save_policy
+from simulators import feature_names, load_scenario
+
+OBS = np.random.default_rng(0).uniform(0.0, 1.0, (64, len(feature_names(load_scenario("default"))))).astype(np.float32)
+KWARGS = {
+    "uniform": {"depth": 0.15},
+    "random": {"seed": 3, "levels": [0.0, 0.2]},
+    "rule_based": {"scenario": "holiday_season", "tiers": [[0.0, 0.2], [0.5, 0.0]]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_save_load_round_trip_gives_identical_predictions(name, tmp_path) -> None:
+    policy = make_policy(name, **KWARGS.get(name, {}))
+    path = save_policy(policy, tmp_path / f"{name}.json")
+    loaded = load_policy(path)
+    fresh = make_policy(name, **KWARGS.get(name, {}))  # a random policy is compared from the same seed
+    assert type(loaded) is type(policy) and loaded.config() == policy.config()
+    np.testing.assert_array_equal(loaded.predict(OBS)[0], fresh.predict(OBS)[0])
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_missing_or_malformed_checkpoints(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"policy checkpoint not found: .*nope\.json"):
+        load_policy(tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not a saved policy"):
+        load_policy(tmp_path / "bad.json")
+    (tmp_path / "other.json").write_text('{"format": "something-else"}')
+    with pytest.raises(ValueError, match="expected format 'discountsim-policy'"):
+        load_policy(tmp_path / "other.json")
+    with pytest.raises(TypeError, match="DiscountPolicy"):
+        save_policy(object(), tmp_path / "x.json")
