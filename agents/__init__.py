@@ -11,9 +11,10 @@ from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from agents.evaluation import Evaluation, evaluate
 from agents.rule_based import RuleBasedPolicy
 from agents.storage import load_policy, save_policy
+from agents.supervised import FitReport, SupervisedPolicy, train_supervised
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
-    cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy, RuleBasedPolicy)
+    cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy, RuleBasedPolicy, SupervisedPolicy)
 }
 
 
@@ -28,12 +29,15 @@ __all__ = [
     "POLICIES",
     "DiscountPolicy",
     "Evaluation",
+    "FitReport",
     "NoDiscountPolicy",
     "RandomPolicy",
     "RuleBasedPolicy",
+    "SupervisedPolicy",
     "UniformPolicy",
     "evaluate",
     "load_policy",
     "make_policy",
     "save_policy",
+    "train_supervised",
 ]

@@ -75,3 +75,12 @@ class DiscountPolicy(ABC):
             "n_levels": self.actions.n_levels,
             "n_features": self.n_features,
         }
+
+    def get_state(self) -> dict[str, Any]:
+        """Learned state to save beside ``config()`` (JSON-serialisable); empty for rule policies."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_state`` returned; a rule policy accepts only an empty state."""
+        if state:
+            raise ValueError(f"{self.name}: has no learned state to restore, got keys {sorted(state)}")

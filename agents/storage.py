@@ -46,7 +46,16 @@ def save_policy(policy: Any, path: str | Path) -> Path:
 
     if not isinstance(policy, DiscountPolicy):
         raise TypeError(f"policy: save_policy stores DiscountPolicy objects; got {type(policy).__name__}")
-    return write_json(path, {"format": POLICY_FORMAT, "version": 1, "name": policy.name, "config": policy.config()})
+    return write_json(
+        path,
+        {
+            "format": POLICY_FORMAT,
+            "version": 1,
+            "name": policy.name,
+            "config": policy.config(),
+            "state": policy.get_state(),
+        },
+    )
 
 
 def load_policy(path: str | Path) -> Any:
@@ -67,4 +76,6 @@ def load_policy(path: str | Path) -> Any:
         raise ValueError(f"{path}: not a saved policy (invalid JSON: {err})") from err
     if not isinstance(data, dict) or data.get("format") != POLICY_FORMAT:
         raise ValueError(f"{path}: not a saved policy (expected format {POLICY_FORMAT!r})")
-    return make_policy(data["name"], **data["config"])
+    policy = make_policy(data["name"], **data["config"])
+    policy.set_state(data.get("state", {}))
+    return policy

@@ -14,7 +14,8 @@ KWARGS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(POLICIES))
+# The supervised policy needs training first; its round trip is in test_supervised.py.
+@pytest.mark.parametrize("name", sorted(set(POLICIES) - {"supervised"}))
 def test_save_load_round_trip_gives_identical_predictions(name, tmp_path) -> None:
     policy = make_policy(name, **KWARGS.get(name, {}))
     path = save_policy(policy, tmp_path / f"{name}.json")
