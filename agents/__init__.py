@@ -6,7 +6,7 @@ runs it against the no-discount counterfactual on the same shoppers.
 
 from typing import Any
 
-from agents.base import DiscountPolicy
+from agents.base import DiscountPolicy, ScenarioPolicy
 from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from agents.evaluation import Evaluation, evaluate
 from agents.rule_based import RuleBasedPolicy
@@ -33,6 +33,7 @@ __all__ = [
     "NoDiscountPolicy",
     "RandomPolicy",
     "RuleBasedPolicy",
+    "ScenarioPolicy",
     "SupervisedPolicy",
     "UniformPolicy",
     "evaluate",

@@ -9,6 +9,7 @@ as they are; hand-written baselines subclass ``DiscountPolicy``, which turns a d
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -16,6 +17,8 @@ from numpy.typing import NDArray
 
 from envs import DiscountActions
 from envs.actions import ActionType
+from simulators import SimulatorParams, feature_names, load_scenario
+from simulators.config_schema import to_dict
 
 
 class DiscountPolicy(ABC):
@@ -84,3 +87,23 @@ class DiscountPolicy(ABC):
         """Restore what ``get_state`` returned; a rule policy accepts only an empty state."""
         if state:
             raise ValueError(f"{self.name}: has no learned state to restore, got keys {sorted(state)}")
+
+
+class ScenarioPolicy(DiscountPolicy):
+    """A policy that reads observations by feature name, so it needs its scenario's layout.
+
+    ``d_max`` and ``n_features`` default to the scenario's; the scenario is saved in ``config()``.
+
+    Args:
+        scenario: Scenario name, YAML path, mapping or ``SimulatorParams``.
+    """
+
+    def __init__(self, scenario: str | Path | SimulatorParams | dict[str, Any] = "default", **kwargs: Any) -> None:
+        params = load_scenario(scenario)
+        kwargs.setdefault("d_max", params.d_max)
+        kwargs.setdefault("n_features", len(feature_names(params)))
+        super().__init__(**kwargs)
+        self.scenario = params
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "scenario": to_dict(self.scenario)}

@@ -16,14 +16,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agents.base import DiscountPolicy
-from simulators import SimulatorParams, feature_index, feature_names, load_scenario
-from simulators.config_schema import to_dict
+from agents.base import ScenarioPolicy
+from simulators import SimulatorParams, feature_index
 
 _FREQUENCY_SCALE = 3.0  # smoothed purchases at which the purchase signal saturates
 
 
-class RuleBasedPolicy(DiscountPolicy):
+class RuleBasedPolicy(ScenarioPolicy):
     """Rule-based discounts from observable engagement and category.
 
     Args:
@@ -45,11 +44,8 @@ class RuleBasedPolicy(DiscountPolicy):
         category_depths: Mapping[str, float] | None = None,
         **kwargs: Any,
     ) -> None:
-        params = load_scenario(scenario)
-        kwargs.setdefault("d_max", params.d_max)
-        kwargs.setdefault("n_features", len(feature_names(params)))
-        super().__init__(**kwargs)
-        self.scenario = params
+        super().__init__(scenario, **kwargs)
+        params = self.scenario
         w = np.asarray(weights, dtype=np.float64)
         if w.shape != (3,) or np.any(w < 0.0) or not np.isfinite(w).all():
             raise ValueError(f"weights: expected 3 non-negative numbers (browse, purchase, review), got {weights!r}")
@@ -88,5 +84,4 @@ class RuleBasedPolicy(DiscountPolicy):
             "weights": self.weights.tolist(),
             "tiers": self.tiers.tolist(),
             "category_depths": self.category_depths,
-            "scenario": to_dict(self.scenario),
         }

@@ -23,9 +23,8 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
-from agents.base import DiscountPolicy
-from simulators import SimulatorParams, feature_names, generate_behaviour_log, load_scenario
-from simulators.config_schema import to_dict
+from agents.base import ScenarioPolicy
+from simulators import SimulatorParams, feature_names, generate_behaviour_log
 
 TARGETS = ("purchased", "profit")
 
@@ -56,7 +55,7 @@ def _mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class SupervisedPolicy(DiscountPolicy):
+class SupervisedPolicy(ScenarioPolicy):
     """Gives each shopper the grid discount that maximises predicted immediate profit.
 
     Args:
@@ -76,11 +75,8 @@ class SupervisedPolicy(DiscountPolicy):
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
-        params = load_scenario(scenario)
-        kwargs.setdefault("d_max", params.d_max)
-        kwargs.setdefault("n_features", len(feature_names(params)))
-        super().__init__(**kwargs)
-        self.scenario = params
+        super().__init__(scenario, **kwargs)
+        params = self.scenario
         self.grid = np.asarray(grid, dtype=np.float64)
         if self.grid.ndim != 1 or self.grid.size == 0 or np.any((self.grid < 0) | (self.grid > self.d_max)):
             raise ValueError(f"grid: expected discounts in [0, {self.d_max}], got {list(grid)!r}")
@@ -187,7 +183,6 @@ class SupervisedPolicy(DiscountPolicy):
     def config(self) -> dict[str, Any]:
         return {
             **super().config(),
-            "scenario": to_dict(self.scenario),
             "grid": self.grid.tolist(),
             "hidden": list(self.hidden),
             "seed": self.seed,
