@@ -19,7 +19,7 @@ from stable_baselines3.common.type_aliases import PolicyPredictor
 
 from agents.base import DiscountPolicy
 from envs import DiscountActions
-from simulators import RolloutTotals, SimulatorParams, load_scenario, rollout, spawn_keys
+from simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 
 _Z95 = 1.959963984540054
 PER_SHOPPER_METRICS = (
@@ -93,18 +93,18 @@ def evaluate(
         name: Label of the policy in the tables (default: its ``name`` or class name).
     """
     params = load_scenario(scenario)
-    if int(n_shoppers) != n_shoppers or n_shoppers < 2:
-        raise ValueError(f"n_shoppers: expected an integer >= 2 (intervals need two shoppers), got {n_shoppers!r}")
+    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
+    horizon = check_count("horizon", horizon)
     mapping = action_mapping(policy, params)
-    keys = spawn_keys(np.random.default_rng(seed), int(n_shoppers))
-    memory: dict[str, Any] = {"state": None, "start": np.ones(int(n_shoppers), dtype=bool)}
+    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+    memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
 
     def rule(observations: NDArray[np.float32]) -> NDArray[np.float64]:
         actions, memory["state"] = policy.predict(
             observations, state=memory["state"], episode_start=memory["start"], deterministic=True
         )
-        memory["start"] = np.zeros(int(n_shoppers), dtype=bool)
-        return mapping.to_discount(np.asarray(actions), batch=int(n_shoppers))[:, 0]
+        memory["start"] = np.zeros(n_shoppers, dtype=bool)
+        return mapping.to_discount(np.asarray(actions), batch=n_shoppers)[:, 0]
 
     totals = rollout(params, keys, rule, horizon)
     baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon)
@@ -120,7 +120,7 @@ def evaluate(
         "offered_share": (totals.offers > 0).astype(np.float64),
         "retention": totals.active.astype(np.float64),
     }
-    row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": int(n_shoppers), "horizon": horizon}
+    row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
     for metric, values in per_shopper.items():
         row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _mean_ci(values)
     row.update(_roi(per_shopper["incremental_profit"], totals.promotion_cost))

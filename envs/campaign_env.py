@@ -17,10 +17,10 @@ from numpy.typing import NDArray
 
 from envs.actions import DiscountActions
 from envs.cohorts import CohortMap
-from envs.seeding import check_horizon
 from simulators import (
     ShopperState,
     SimulatorParams,
+    check_count,
     feature_index,
     initial_state,
     load_scenario,
@@ -70,12 +70,10 @@ class CampaignEnv(gym.Env):
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']} or None")
-        if int(n_shoppers) != n_shoppers or n_shoppers < 1:
-            raise ValueError(f"n_shoppers: expected an integer >= 1, got {n_shoppers!r}")
+        self.n_shoppers = check_count("n_shoppers", n_shoppers)
         self.render_mode = render_mode
         self.params = load_scenario(scenario)
-        self.n_shoppers = int(n_shoppers)
-        self.horizon = check_horizon(horizon)
+        self.horizon = check_count("horizon", horizon)
         self.budget = 2.0 * self.n_shoppers if budget is None else float(budget)
         if not np.isfinite(self.budget) or self.budget < 0.0:
             raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget!r}")

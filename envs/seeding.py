@@ -18,13 +18,6 @@ from simulators import episode_keys
 SEED_SPACE = 2**63
 
 
-def check_horizon(horizon: int) -> int:
-    """``horizon`` as an int; raises ``ValueError`` unless it is a whole number of periods >= 1."""
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon: expected an integer number of periods >= 1, got {horizon!r}")
-    return int(horizon)
-
-
 class ShopperSequences:
     """Per-row seed and episode counter.
 

@@ -12,10 +12,11 @@ from numpy.typing import NDArray
 
 from envs.actions import ActionType, DiscountActions
 from envs.info import step_info
-from envs.seeding import SEED_SPACE, ShopperSequences, check_horizon
+from envs.seeding import SEED_SPACE, ShopperSequences
 from simulators import (
     ShopperState,
     SimulatorParams,
+    check_count,
     feature_bounds,
     initial_state,
     load_scenario,
@@ -64,7 +65,7 @@ class ShopperEnv(gym.Env):
             raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']} or None")
         self.render_mode = render_mode
         self.params = load_scenario(scenario)
-        self.horizon = check_horizon(horizon)
+        self.horizon = check_count("horizon", horizon)
         self.reward_scale = float(reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         self.action_space = self.actions.space()

@@ -20,10 +20,11 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 
 from envs.actions import ActionType, DiscountActions
 from envs.info import step_infos
-from envs.seeding import SEED_SPACE, ShopperSequences, check_horizon
+from envs.seeding import SEED_SPACE, ShopperSequences
 from simulators import (
     ShopperState,
     SimulatorParams,
+    check_count,
     feature_bounds,
     initial_state,
     load_scenario,
@@ -58,17 +59,16 @@ class ShopperVecEnv(VecEnv):
         seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        if int(n_envs) != n_envs or n_envs < 1:
-            raise ValueError(f"n_envs: expected an integer >= 1, got {n_envs!r}")
+        n_envs = check_count("n_envs", n_envs)
         if render_mode is not None:
             raise ValueError(f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}")
         self.render_mode = render_mode
         self.params = load_scenario(scenario)
-        self.horizon = check_horizon(horizon)
+        self.horizon = check_count("horizon", horizon)
         self.reward_scale = float(reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         low, high = feature_bounds(self.params)
-        super().__init__(int(n_envs), spaces.Box(low, high, dtype=np.float32), self.actions.space())
+        super().__init__(n_envs, spaces.Box(low, high, dtype=np.float32), self.actions.space())
         self._sequences = ShopperSequences(self.num_envs)
         self._entropy = np.random.default_rng()
         self._state: ShopperState | None = None

@@ -5,7 +5,7 @@ See ``dynamics`` for the equations, ``params`` for their parameters, ``transitio
 """
 
 from simulators.behaviour_log import RandomGridLoggingPolicy, generate_behaviour_log
-from simulators.config_schema import ScenarioError
+from simulators.config_schema import ScenarioError, check_count
 from simulators.observation import feature_bounds, feature_index, feature_names, observe
 from simulators.params import (
     BehaviourParams,
@@ -45,6 +45,7 @@ __all__ = [
     "SimulatorParams",
     "available_scenarios",
     "build_scenario",
+    "check_count",
     "check_discount",
     "draw_traits",
     "episode_keys",

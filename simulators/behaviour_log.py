@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from simulators.config_schema import check_count
 from simulators.params import SimulatorParams
 from simulators.simulator import ShopperSimulator
 
@@ -89,8 +90,7 @@ def generate_behaviour_log(
         ``n_shoppers * horizon`` rows with columns ``shopper, period, week_of_year, segment``, the
         observation features, ``discount, propensity`` and the outcome columns (currency).
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
+    horizon = check_count("horizon", horizon)
     sim = ShopperSimulator(scenario, n_shoppers, seed)
     policy = logging_policy if logging_policy is not None else RandomGridLoggingPolicy(seed=seed)
     obs = sim.reset()

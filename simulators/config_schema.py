@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from collections.abc import Mapping
@@ -63,6 +64,24 @@ def check_range(path: str, value: float, allowed: Range) -> None:
         raise ScenarioError(f"{path}: expected a number in {allowed}, got {value!r}")
     if not math.isfinite(value) or not allowed.contains(value):
         raise ScenarioError(f"{path} = {value!r} is out of range; allowed: {allowed}")
+
+
+def check_count(name: str, value: Any, minimum: int = 1, why: str = "") -> int:
+    """``value`` as an int; raises ``ValueError`` naming ``name`` unless it is a whole number >= ``minimum``.
+
+    Used for sizes and lengths (shoppers, rows, periods) everywhere they are accepted.
+    """
+    ok = (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and value >= minimum
+    )
+    if not ok:
+        reason = f" ({why})" if why else ""
+        raise ValueError(f"{name}: expected an integer >= {minimum}{reason}, got {value!r}")
+    return int(value)
 
 
 def validate_ranges(obj: Any, path: str = "") -> None:

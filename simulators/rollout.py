@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from simulators.config_schema import check_count
 from simulators.observation import observe
 from simulators.params import SimulatorParams
 from simulators.population import initial_state
@@ -61,13 +62,12 @@ def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRul
         rule: Discount rule, called once per period on the current observations.
         horizon: Number of periods.
     """
-    if int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon: expected an integer >= 1, got {horizon!r}")
+    horizon = check_count("horizon", horizon)
     state = initial_state(params, keys)
     n = state.n_shoppers
     totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
-    by_period = np.zeros(int(horizon))
-    for t in range(int(horizon)):
+    by_period = np.zeros(horizon)
+    for t in range(horizon):
         state, outcome = transition(params, state, rule(observe(params, state)))
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)

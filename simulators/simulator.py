@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from simulators.config_schema import check_count
 from simulators.observation import feature_names, observe
 from simulators.params import SimulatorParams
 from simulators.population import initial_state, spawn_keys
@@ -41,10 +42,8 @@ class ShopperSimulator:
         n_shoppers: int = 1000,
         seed: int | None = None,
     ) -> None:
-        if int(n_shoppers) != n_shoppers or n_shoppers < 1:
-            raise ValueError(f"n_shoppers: expected an integer >= 1, got {n_shoppers!r}")
+        self.n_shoppers = check_count("n_shoppers", n_shoppers)
         self.params = load_scenario(scenario)
-        self.n_shoppers = int(n_shoppers)
         self.rng = np.random.default_rng(seed)
         self.state: ShopperState | None = None
 
