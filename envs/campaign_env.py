@@ -82,12 +82,14 @@ class CampaignEnv(gym.Env):
         self.actions = DiscountActions(self.params.d_max, "continuous", width=self.cohorts.n_cohorts)
         self.action_space = self.actions.space()
         k = self.cohorts.n_cohorts
-        low = np.concatenate([np.zeros(k * (1 + len(COHORT_FEATURES))), [0.0, 0.0, -1.0, -1.0, 0.0]])
-        high = np.concatenate([np.full(k, 1.0), np.full(k * len(COHORT_FEATURES), 10.0), np.ones(5)])
+        global_low = [-1.0 if name.startswith("week_") else 0.0 for name in GLOBAL_FEATURES]
+        low = np.concatenate([np.zeros(k * (1 + len(COHORT_FEATURES))), global_low])
+        high = np.concatenate([np.full(k, 1.0), np.full(k * len(COHORT_FEATURES), 10.0), np.ones(len(GLOBAL_FEATURES))])
         self.observation_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
         self._columns = [feature_index(self.params, name) for name in COHORT_FEATURES]
         self._calendar = [feature_index(self.params, name) for name in ("week_sin", "week_cos", "holiday")]
         self._state: ShopperState | None = None
+        self._shopper_obs: NDArray[np.float32] | None = None  # observe(state), shared by step and _observation
         self._budget_left = self.budget
         self._period = 0
         self._last_info: dict[str, Any] = {}
@@ -102,6 +104,7 @@ class CampaignEnv(gym.Env):
     ) -> tuple[NDArray[np.float32], dict[str, Any]]:
         super().reset(seed=seed)
         self._state = initial_state(self.params, spawn_keys(self.np_random, self.n_shoppers))
+        self._shopper_obs = observe(self.params, self._state)
         self._budget_left = self.budget
         self._period = 0
         self._last_info = {}
@@ -111,8 +114,9 @@ class CampaignEnv(gym.Env):
         if self._state is None:
             raise RuntimeError("call reset() before step()")
         by_cohort = self.actions.to_discount(action)
-        cohort = self.cohorts.assign(observe(self.params, self._state))
+        cohort = self.cohorts.assign(self._shopper_obs)
         self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget=self._budget_left)
+        self._shopper_obs = observe(self.params, self._state)
         spent = float(outcome.promotion_cost.sum())
         self._budget_left = max(self._budget_left - spent, 0.0)
         self._period += 1
@@ -131,7 +135,7 @@ class CampaignEnv(gym.Env):
         return self._observation(), reward, False, self._period >= self.horizon, info
 
     def _observation(self) -> NDArray[np.float32]:
-        obs = observe(self.params, self._state)
+        obs = self._shopper_obs
         k = self.cohorts.n_cohorts
         cohort = self.cohorts.assign(obs)
         counts = np.bincount(cohort, minlength=k).astype(np.float64)
