@@ -109,6 +109,19 @@ def evaluate(
     totals = rollout(params, keys, rule, horizon)
     baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon)
     label = name or getattr(policy, "name", type(policy).__name__)
+    row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
+    row.update(summarise(totals, baseline, horizon))
+    return Evaluation(pd.DataFrame([row]), _by_segment(params, totals, baseline, label, horizon), totals, baseline)
+
+
+def summarise(totals: RolloutTotals, baseline: RolloutTotals, horizon: int) -> dict[str, float]:
+    """The evaluator's metrics of a rollout against its no-discount counterfactual on the same shoppers.
+
+    Returns:
+        For each of ``PER_SHOPPER_METRICS`` its mean per shopper and 95 % interval (``<metric>``,
+        ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, and the totals
+        ``total_profit`` and ``total_incremental_profit`` (currency).
+    """
     per_shopper = {
         "profit": totals.profit,
         "revenue": totals.revenue,
@@ -120,13 +133,13 @@ def evaluate(
         "offered_share": (totals.offers > 0).astype(np.float64),
         "retention": totals.active.astype(np.float64),
     }
-    row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
+    row: dict[str, float] = {}
     for metric, values in per_shopper.items():
         row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _mean_ci(values)
     row.update(_roi(per_shopper["incremental_profit"], totals.promotion_cost))
     row["total_profit"] = float(totals.profit.sum())
     row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
-    return Evaluation(pd.DataFrame([row]), _by_segment(params, totals, baseline, label), totals, baseline)
+    return row
 
 
 def _roi(incremental: NDArray[np.float64], promotion: NDArray[np.float64]) -> dict[str, float]:
@@ -140,14 +153,16 @@ def _roi(incremental: NDArray[np.float64], promotion: NDArray[np.float64]) -> di
     return {"roi": roi, "roi_ci_low": roi - half, "roi_ci_high": roi + half}
 
 
-def _by_segment(params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, label: str) -> pd.DataFrame:
+def _by_segment(
+    params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, label: str, horizon: int
+) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "segment": np.asarray(params.segment_names)[totals.segment],
             "profit": totals.profit,
             "incremental_profit": totals.profit - baseline.profit,
             "promotion_cost": totals.promotion_cost,
-            "avg_discount": totals.discount_sum / totals.profit_by_period.size,
+            "avg_discount": totals.discount_sum / horizon,
         }
     )
     out = frame.groupby("segment").agg(

@@ -21,9 +21,12 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from agents.evaluation import summarise
 from agents.storage import write_csv
 from experiments import CONFIG_DIR
 from simulators import SimulatorParams, check_discount, rollout, spawn_keys
+
+TABLE_COLUMNS = ("profit", "revenue", "promotion_cost", "cogs", "incremental_profit", "roi", "conversion", "retention")
 
 
 def fixed_discount_table(
@@ -37,26 +40,13 @@ def fixed_discount_table(
     (share still active at the end).
     """
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+    baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon)
     rows = []
-    baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon).profit.mean()
     for depth in discounts:
         depth = float(check_discount(params, np.array([depth]), 1)[0])
         totals = rollout(params, keys, lambda obs, d=depth: np.full(obs.shape[0], d), horizon)
-        incremental = totals.profit.mean() - baseline
-        promotion = totals.promotion_cost.mean()
-        rows.append(
-            {
-                "discount": depth,
-                "profit": totals.profit.mean(),
-                "revenue": totals.revenue.mean(),
-                "promotion_cost": promotion,
-                "cogs": totals.cogs.mean(),
-                "incremental_profit": incremental,
-                "roi": incremental / promotion if promotion > 0 else float("nan"),
-                "conversion": totals.purchases.mean() / horizon,
-                "retention": totals.active.mean(),
-            }
-        )
+        metrics = summarise(totals, baseline, horizon)
+        rows.append({"discount": depth, **{column: metrics[column] for column in TABLE_COLUMNS}})
     return pd.DataFrame(rows)
 
 
