@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agents.base import DiscountPolicy
+from simulators import RandomGridLoggingPolicy
 
 
 class NoDiscountPolicy(DiscountPolicy):
@@ -43,7 +44,10 @@ class UniformPolicy(DiscountPolicy):
 
 
 class RandomPolicy(DiscountPolicy):
-    """Offers each shopper a depth drawn uniformly from a grid (the default logging policy).
+    """Offers each shopper a depth drawn uniformly from a grid: the default logging policy.
+
+    The draws are ``simulators.RandomGridLoggingPolicy``'s, so a log generated with it and this
+    policy's offers come from one sampler with one propensity rule.
 
     Args:
         levels: Discount grid (fractions in [0, d_max]); each is drawn with probability 1 / len(levels).
@@ -56,20 +60,21 @@ class RandomPolicy(DiscountPolicy):
         self, levels: Sequence[float] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3), seed: int | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        grid = np.asarray(levels, dtype=np.float64)
-        if grid.ndim != 1 or grid.size == 0 or np.any((grid < 0.0) | (grid > self.d_max)):
+        if np.any(np.asarray(levels, dtype=np.float64) > self.d_max):
             raise ValueError(f"levels: expected a non-empty list of discounts in [0, {self.d_max}], got {levels!r}")
-        self.levels = grid
+        self.sampler = RandomGridLoggingPolicy(levels, seed=seed)
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+
+    @property
+    def levels(self) -> NDArray[np.float64]:
+        return self.sampler.levels
 
     def discounts(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
-        return self.levels[self.rng.integers(self.levels.size, size=observations.shape[0])]
+        return self.sampler(observations)[0]
 
     def propensity(self, discounts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability with which this policy offers each given discount, ``(n,)``."""
-        counts = (np.asarray(discounts)[:, None] == self.levels[None, :]).sum(axis=1)
-        return counts / self.levels.size
+        return (np.asarray(discounts)[:, None] == self.levels[None, :]) @ self.sampler.probabilities
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "levels": self.levels.tolist(), "seed": self.seed}

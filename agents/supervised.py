@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from agents.base import ScenarioPolicy
-from simulators import SimulatorParams, feature_names, generate_behaviour_log
+from simulators import RandomGridLoggingPolicy, SimulatorParams, feature_names, generate_behaviour_log
 
 TARGETS = ("purchased", "profit")
 
@@ -221,12 +221,9 @@ def train_supervised(
     fit_keys = {"epochs", "batch_size", "learning_rate", "val_fraction", "patience"}
     fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
     policy = SupervisedPolicy(scenario, seed=seed, **kwargs)
-    from agents.baselines import RandomPolicy
-
-    logger = RandomPolicy(levels=policy.grid, seed=seed, d_max=policy.d_max)
     log = generate_behaviour_log(
         policy.scenario,
-        lambda obs: (d := logger.discounts(obs), logger.propensity(d)),
+        RandomGridLoggingPolicy(policy.grid, seed=seed),
         n_shoppers=n_shoppers,
         horizon=horizon,
         seed=seed + 1,
