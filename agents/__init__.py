@@ -6,15 +6,25 @@ runs it against the no-discount counterfactual on the same shoppers.
 
 from typing import Any
 
-from agents.base import DiscountPolicy, ScenarioPolicy
+from agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
 from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
-from agents.evaluation import Evaluation, evaluate
+from agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from agents.oracle import MyopicOraclePolicy, OraclePolicy
 from agents.rule_based import RuleBasedPolicy
 from agents.storage import load_policy, save_policy
 from agents.supervised import FitReport, SupervisedPolicy, train_supervised
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
-    cls.name: cls for cls in (NoDiscountPolicy, UniformPolicy, RandomPolicy, RuleBasedPolicy, SupervisedPolicy)
+    cls.name: cls
+    for cls in (
+        NoDiscountPolicy,
+        UniformPolicy,
+        RandomPolicy,
+        RuleBasedPolicy,
+        SupervisedPolicy,
+        MyopicOraclePolicy,
+        OraclePolicy,
+    )
 }
 
 
@@ -30,13 +40,18 @@ __all__ = [
     "DiscountPolicy",
     "Evaluation",
     "FitReport",
+    "Lineup",
+    "MyopicOraclePolicy",
     "NoDiscountPolicy",
+    "OraclePolicy",
+    "PrivilegedPolicy",
     "RandomPolicy",
     "RuleBasedPolicy",
     "ScenarioPolicy",
     "SupervisedPolicy",
     "UniformPolicy",
     "evaluate",
+    "evaluate_lineup",
     "load_policy",
     "make_policy",
     "save_policy",

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from envs import DiscountActions
 from envs.actions import ActionType
-from simulators import SimulatorParams, feature_names, load_scenario
+from simulators import ShopperState, SimulatorParams, feature_names, load_scenario
 from simulators.config_schema import to_dict
 
 
@@ -107,3 +107,25 @@ class ScenarioPolicy(DiscountPolicy):
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "scenario": to_dict(self.scenario)}
+
+
+class PrivilegedPolicy(DiscountPolicy):
+    """A yardstick that reads the simulator's true state instead of observations (the oracles).
+
+    No marketer can see latent traits, so these policies do not answer ``predict`` on
+    observations; the evaluator (``agents.evaluate``) calls ``act_on_state`` with the true state
+    each period, after ``reset`` at the start of a run.
+    """
+
+    def reset(self) -> None:
+        """Forget anything planned for earlier shoppers."""
+
+    @abstractmethod
+    def act_on_state(self, params: SimulatorParams, state: ShopperState, horizon: int) -> NDArray[np.float64]:
+        """Discount per shopper ``(n,)`` in [0, d_max] from the true state, for a run of ``horizon`` periods."""
+
+    def discounts(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
+        raise TypeError(
+            f"{self.name}: acts on the simulator's true state, not on observations; "
+            "run it through agents.evaluate (or agents.evaluate_lineup)"
+        )

@@ -17,9 +17,10 @@ from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
 
-from agents.base import DiscountPolicy
-from envs import DiscountActions
+from agents.base import DiscountPolicy, PrivilegedPolicy
+from envs import CohortMap, DiscountActions
 from simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
+from simulators.rollout import DiscountRule
 
 _Z95 = 1.959963984540054
 PER_SHOPPER_METRICS = (
@@ -43,14 +44,16 @@ class Evaluation:
         summary: One row per policy: for each metric its mean per shopper and 95 % interval
             (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi`` with its interval
             and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
-        by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion cost
-            and average discount.
+        by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
+            cost, average discount and share of shoppers offered anything.
+        by_cohort: The same per observable cohort (recency tier x preferred category).
         totals: Per-shopper totals of the policy run.
         baseline: Per-shopper totals of the no-discount run on the same shoppers.
     """
 
     summary: pd.DataFrame
     by_segment: pd.DataFrame
+    by_cohort: pd.DataFrame
     totals: RolloutTotals
     baseline: RolloutTotals
 
@@ -73,6 +76,31 @@ def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def policy_rule(policy: PolicyPredictor, params: SimulatorParams, n_shoppers: int, horizon: int) -> DiscountRule:
+    """The discount rule that runs ``policy`` in a rollout: its deterministic action, mapped to discounts.
+
+    Privileged policies (the oracles) get the true state; recurrent ones get their state carried.
+    """
+    if isinstance(policy, PrivilegedPolicy):
+        policy.reset()
+        return lambda _observations, state: policy.act_on_state(params, state, horizon)
+    mapping = action_mapping(policy, params)
+    memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
+
+    def rule(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
+        actions, memory["state"] = policy.predict(
+            observations, state=memory["state"], episode_start=memory["start"], deterministic=True
+        )
+        memory["start"] = np.zeros(n_shoppers, dtype=bool)
+        return mapping.to_discount(np.asarray(actions), batch=n_shoppers)[:, 0]
+
+    return rule
+
+
+def _no_discount(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
+    return np.zeros(observations.shape[0])
+
+
 def evaluate(
     policy: PolicyPredictor,
     scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
@@ -80,47 +108,60 @@ def evaluate(
     horizon: int = 52,
     seed: int = 0,
     name: str | None = None,
+    oracle: bool | RolloutTotals = False,
+    baseline: RolloutTotals | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
 
     Args:
-        policy: Anything with SB3's ``predict`` (an SB3 model or a ``DiscountPolicy``); its
-            deterministic action is used. Recurrent policies get their state carried over.
+        policy: Anything with SB3's ``predict`` (an SB3 model or a ``DiscountPolicy``), or an
+            oracle; its deterministic action is used. Recurrent policies get their state carried over.
         scenario: Scenario name, YAML path, mapping or params.
         n_shoppers: Shoppers simulated.
         horizon: Periods.
         seed: Seed of the shopper keys: the same seed gives identical numbers.
         name: Label of the policy in the tables (default: its ``name`` or class name).
+        oracle: True to also run the ``oracle`` on the same shoppers and report profit as a share
+            of its profit (``oracle_share``); or the oracle's totals from an earlier run with the
+            same scenario, size, horizon and seed. False leaves ``oracle_share`` NaN.
+        baseline: The no-discount totals of an earlier run on the same shoppers (saves a rollout).
     """
     params = load_scenario(scenario)
     n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
     horizon = check_count("horizon", horizon)
-    mapping = action_mapping(policy, params)
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
+    totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon)
+    if baseline is None:
+        baseline = rollout(params, keys, _no_discount, horizon)
+    if oracle is True:
+        from agents.oracle import OraclePolicy
 
-    def rule(observations: NDArray[np.float32]) -> NDArray[np.float64]:
-        actions, memory["state"] = policy.predict(
-            observations, state=memory["state"], episode_start=memory["start"], deterministic=True
-        )
-        memory["start"] = np.zeros(n_shoppers, dtype=bool)
-        return mapping.to_discount(np.asarray(actions), batch=n_shoppers)[:, 0]
-
-    totals = rollout(params, keys, rule, horizon)
-    baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon)
+        oracle = rollout(params, keys, policy_rule(OraclePolicy(), params, n_shoppers, horizon), horizon)
+    for what, other in (("baseline", baseline), ("oracle", oracle)):
+        if isinstance(other, RolloutTotals) and other.profit.shape != (n_shoppers,):
+            raise ValueError(f"{what}: totals of {other.profit.shape[0]} shoppers, expected {n_shoppers}")
     label = name or getattr(policy, "name", type(policy).__name__)
     row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
-    row.update(summarise(totals, baseline, horizon))
-    return Evaluation(pd.DataFrame([row]), _by_segment(params, totals, baseline, label, horizon), totals, baseline)
+    row.update(summarise(totals, baseline, horizon, oracle if isinstance(oracle, RolloutTotals) else None))
+    return Evaluation(
+        pd.DataFrame([row]),
+        _breakdown(params, totals, baseline, label, horizon, "segment"),
+        _breakdown(params, totals, baseline, label, horizon, "cohort"),
+        totals,
+        baseline,
+    )
 
 
-def summarise(totals: RolloutTotals, baseline: RolloutTotals, horizon: int) -> dict[str, float]:
+def summarise(
+    totals: RolloutTotals, baseline: RolloutTotals, horizon: int, oracle: RolloutTotals | None = None
+) -> dict[str, float]:
     """The evaluator's metrics of a rollout against its no-discount counterfactual on the same shoppers.
 
     Returns:
         For each of ``PER_SHOPPER_METRICS`` its mean per shopper and 95 % interval (``<metric>``,
-        ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, and the totals
-        ``total_profit`` and ``total_incremental_profit`` (currency).
+        ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, ``oracle_share``
+        (mean profit / the oracle's mean profit on the same shoppers, NaN without ``oracle``)
+        with its interval, and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
     """
     per_shopper = {
         "profit": totals.profit,
@@ -136,40 +177,107 @@ def summarise(totals: RolloutTotals, baseline: RolloutTotals, horizon: int) -> d
     row: dict[str, float] = {}
     for metric, values in per_shopper.items():
         row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _mean_ci(values)
-    row.update(_roi(per_shopper["incremental_profit"], totals.promotion_cost))
+    row.update(_ratio("roi", per_shopper["incremental_profit"], totals.promotion_cost))
+    row.update(_ratio("oracle_share", totals.profit, None if oracle is None else oracle.profit))
     row["total_profit"] = float(totals.profit.sum())
     row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
     return row
 
 
-def _roi(incremental: NDArray[np.float64], promotion: NDArray[np.float64]) -> dict[str, float]:
-    """Promotion ROI = mean incremental profit / mean promotion cost, with a delta-method 95 % interval."""
-    cost = float(promotion.mean())
-    if cost <= 0.0:
-        return {"roi": float("nan"), "roi_ci_low": float("nan"), "roi_ci_high": float("nan")}
-    roi = float(incremental.mean()) / cost
-    residual = incremental - roi * promotion
-    half = _Z95 * float(residual.std(ddof=1)) / (np.sqrt(incremental.size) * cost)
-    return {"roi": roi, "roi_ci_low": roi - half, "roi_ci_high": roi + half}
+def _ratio(name: str, numerator: NDArray[np.float64], denominator: NDArray[np.float64] | None) -> dict[str, float]:
+    """Ratio of means over the same shoppers, with a delta-method 95 % interval (NaN if undefined).
+
+    ROI = mean incremental profit / mean promotion cost; oracle share = mean profit / mean oracle profit.
+    """
+    nan = {name: float("nan"), f"{name}_ci_low": float("nan"), f"{name}_ci_high": float("nan")}
+    if denominator is None or float(denominator.mean()) <= 0.0:
+        return nan
+    scale = float(denominator.mean())
+    ratio = float(numerator.mean()) / scale
+    residual = numerator - ratio * denominator
+    half = _Z95 * float(residual.std(ddof=1)) / (np.sqrt(numerator.size) * scale)
+    return {name: ratio, f"{name}_ci_low": ratio - half, f"{name}_ci_high": ratio + half}
 
 
-def _by_segment(
-    params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, label: str, horizon: int
+def _breakdown(
+    params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, label: str, horizon: int, by: str
 ) -> pd.DataFrame:
+    """Who gets discounts and who earns them back: means per latent segment or per observable cohort.
+
+    Cohorts are recency tier x preferred category as observed in the first period (``envs.CohortMap``).
+    """
+    if by == "segment":
+        groups = np.asarray(params.segment_names)[totals.segment]
+    else:
+        cohorts = CohortMap(params)
+        groups = np.asarray(cohorts.names)[cohorts.assign(totals.initial_observation)]
     frame = pd.DataFrame(
         {
-            "segment": np.asarray(params.segment_names)[totals.segment],
+            by: groups,
             "profit": totals.profit,
             "incremental_profit": totals.profit - baseline.profit,
             "promotion_cost": totals.promotion_cost,
             "avg_discount": totals.discount_sum / horizon,
+            "offered": (totals.offers > 0).astype(np.float64),
         }
     )
-    out = frame.groupby("segment").agg(
+    out = frame.groupby(by).agg(
         shoppers=("profit", "size"),
         profit=("profit", "mean"),
         incremental_profit=("incremental_profit", "mean"),
         promotion_cost=("promotion_cost", "mean"),
         avg_discount=("avg_discount", "mean"),
+        offered_share=("offered", "mean"),
     )
     return out.reset_index().assign(policy=label)
+
+
+@dataclass
+class Lineup:
+    """Several policies evaluated on the same shoppers: one row each in ``summary``."""
+
+    summary: pd.DataFrame
+    by_segment: pd.DataFrame
+    by_cohort: pd.DataFrame
+    evaluations: dict[str, Evaluation]
+
+
+def evaluate_lineup(
+    policies: dict[str, PolicyPredictor],
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    n_shoppers: int = 1000,
+    horizon: int = 52,
+    seed: int = 0,
+    oracle: bool = True,
+) -> Lineup:
+    """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
+
+    Args:
+        policies: Label -> policy.
+        oracle: Report ``oracle_share`` against the ``oracle`` (run once; reused if the line-up has one).
+    """
+    if not policies:
+        raise ValueError("policies: expected at least one policy to evaluate")
+    params = load_scenario(scenario)
+    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
+    horizon = check_count("horizon", horizon)
+    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+    baseline = rollout(params, keys, _no_discount, horizon)
+    reference: RolloutTotals | bool = False
+    if oracle:
+        from agents.oracle import OraclePolicy
+
+        given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
+        reference = rollout(
+            params, keys, policy_rule(given[0] if given else OraclePolicy(), params, n_shoppers, horizon), horizon
+        )
+    evaluations = {
+        label: evaluate(policy, params, n_shoppers, horizon, seed, label, oracle=reference, baseline=baseline)
+        for label, policy in policies.items()
+    }
+    return Lineup(
+        pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
+        pd.concat([e.by_segment for e in evaluations.values()], ignore_index=True),
+        pd.concat([e.by_cohort for e in evaluations.values()], ignore_index=True),
+        evaluations,
+    )

@@ -40,11 +40,11 @@ def fixed_discount_table(
     (share still active at the end).
     """
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    baseline = rollout(params, keys, lambda obs: np.zeros(obs.shape[0]), horizon)
+    baseline = rollout(params, keys, lambda obs, _state: np.zeros(obs.shape[0]), horizon)
     rows = []
     for depth in discounts:
         depth = float(check_discount(params, np.array([depth]), 1)[0])
-        totals = rollout(params, keys, lambda obs, d=depth: np.full(obs.shape[0], d), horizon)
+        totals = rollout(params, keys, lambda obs, _state, d=depth: np.full(obs.shape[0], d), horizon)
         metrics = summarise(totals, baseline, horizon)
         rows.append({"discount": depth, **{column: metrics[column] for column in TABLE_COLUMNS}})
     return pd.DataFrame(rows)

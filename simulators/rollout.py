@@ -16,10 +16,14 @@ from simulators.config_schema import check_count
 from simulators.observation import observe
 from simulators.params import SimulatorParams
 from simulators.population import initial_state
+from simulators.state import ShopperState
 from simulators.transition import transition
 
-DiscountRule = Callable[[NDArray[np.float32]], NDArray]
-"""Maps observations ``(n, n_features)`` to a discount per shopper ``(n,)`` in [0, d_max]."""
+DiscountRule = Callable[[NDArray[np.float32], ShopperState], NDArray]
+"""Maps observations ``(n, n_features)`` and the true state to a discount per shopper ``(n,)`` in [0, d_max].
+
+Only privileged rules (the oracles) may read the state; every other policy sees observations only.
+"""
 
 
 @dataclass
@@ -34,6 +38,8 @@ class RolloutTotals:
         active: still active (not churned) at the end of the horizon.
         segment: latent segment index.
         profit_by_period: ``(horizon,)`` population profit per period (currency).
+        initial_observation: ``(n_shoppers, n_features)`` what the marketer saw in the first
+            period (for breakdowns by observable cohort).
     """
 
     profit: NDArray[np.float64]
@@ -48,6 +54,7 @@ class RolloutTotals:
     active: NDArray[np.bool_]
     segment: NDArray[np.int8]
     profit_by_period: NDArray[np.float64]
+    initial_observation: NDArray[np.float32]
 
 
 _SUMMED = ("profit", "revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs")
@@ -59,7 +66,7 @@ def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRul
     Args:
         params: The scenario.
         keys: ``(n,)`` uint64 shopper keys.
-        rule: Discount rule, called once per period on the current observations.
+        rule: Discount rule, called once per period with the current observations and state.
         horizon: Number of periods.
     """
     horizon = check_count("horizon", horizon)
@@ -67,12 +74,20 @@ def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRul
     n = state.n_shoppers
     totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
     by_period = np.zeros(horizon)
+    first = observe(params, state)
     for t in range(horizon):
-        state, outcome = transition(params, state, rule(observe(params, state)))
+        observation = first if t == 0 else observe(params, state)
+        state, outcome = transition(params, state, rule(observation, state))
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)
         totals["purchases"] += outcome.purchased
         totals["offers"] += outcome.offered
         totals["discount_sum"] += outcome.discount
         by_period[t] = outcome.profit.sum()
-    return RolloutTotals(**totals, active=state.active, segment=state.traits.segment, profit_by_period=by_period)
+    return RolloutTotals(
+        **totals,
+        active=state.active,
+        segment=state.traits.segment,
+        profit_by_period=by_period,
+        initial_observation=first,
+    )

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents import POLICIES, load_policy, make_policy, save_policy
+from agents import POLICIES, PrivilegedPolicy, evaluate, load_policy, make_policy, save_policy
 from simulators import feature_names, load_scenario
 
 OBS = np.random.default_rng(0).uniform(0.0, 1.0, (64, len(feature_names(load_scenario("default"))))).astype(np.float32)
@@ -11,6 +11,8 @@ KWARGS = {
     "uniform": {"depth": 0.15},
     "random": {"seed": 3, "levels": [0.0, 0.2]},
     "rule_based": {"scenario": "holiday_season", "tiers": [[0.0, 0.2], [0.5, 0.0]]},
+    "myopic_oracle": {"decision_levels": 6},
+    "oracle": {"grid": {"reference_nodes": 3, "fatigue_nodes": 3, "stock_nodes": [0.0, 1.0]}},
 }
 
 
@@ -22,6 +24,12 @@ def test_save_load_round_trip_gives_identical_predictions(name, tmp_path) -> Non
     loaded = load_policy(path)
     fresh = make_policy(name, **KWARGS.get(name, {}))  # a random policy is compared from the same seed
     assert type(loaded) is type(policy) and loaded.config() == policy.config()
+    if isinstance(policy, PrivilegedPolicy):  # acts on the true state: compare whole runs
+        runs = [evaluate(p, "default", n_shoppers=16, horizon=3, seed=1).totals for p in (loaded, fresh)]
+        np.testing.assert_array_equal(runs[0].discount_sum, runs[1].discount_sum)
+        with pytest.raises(TypeError, match="true state"):
+            loaded.predict(OBS)
+        return
     np.testing.assert_array_equal(loaded.predict(OBS)[0], fresh.predict(OBS)[0])
     assert not list(tmp_path.glob(".*.tmp"))
 
