@@ -11,6 +11,7 @@ from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
 from agents.oracle import MyopicOraclePolicy, OraclePolicy
 from agents.rule_based import RuleBasedPolicy
+from agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
 from agents.storage import load_policy, save_policy
 from agents.supervised import FitReport, SupervisedPolicy, train_supervised
 
@@ -36,6 +37,7 @@ def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
 
 
 __all__ = [
+    "ALGORITHMS",
     "POLICIES",
     "DiscountPolicy",
     "Evaluation",
@@ -50,10 +52,13 @@ __all__ = [
     "ScenarioPolicy",
     "SupervisedPolicy",
     "UniformPolicy",
+    "agent_config",
     "evaluate",
     "evaluate_lineup",
     "load_policy",
+    "make_model",
     "make_policy",
     "save_policy",
+    "train_sb3",
     "train_supervised",
 ]

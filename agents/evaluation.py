@@ -141,8 +141,20 @@ def evaluate(
         if isinstance(other, RolloutTotals) and other.profit.shape != (n_shoppers,):
             raise ValueError(f"{what}: totals of {other.profit.shape[0]} shoppers, expected {n_shoppers}")
     label = name or getattr(policy, "name", type(policy).__name__)
+    return _assemble(params, label, totals, baseline, oracle if isinstance(oracle, RolloutTotals) else None, horizon)
+
+
+def _assemble(
+    params: SimulatorParams,
+    label: str,
+    totals: RolloutTotals,
+    baseline: RolloutTotals,
+    oracle: RolloutTotals | None,
+    horizon: int,
+) -> Evaluation:
+    n_shoppers = totals.profit.size
     row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
-    row.update(summarise(totals, baseline, horizon, oracle if isinstance(oracle, RolloutTotals) else None))
+    row.update(summarise(totals, baseline, horizon, oracle))
     return Evaluation(
         pd.DataFrame([row]),
         _breakdown(params, totals, baseline, label, horizon, "segment"),
@@ -263,18 +275,21 @@ def evaluate_lineup(
     horizon = check_count("horizon", horizon)
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
     baseline = rollout(params, keys, _no_discount, horizon)
-    reference: RolloutTotals | bool = False
+    reference: RolloutTotals | None = None
+    reference_policy: Any = None
     if oracle:
         from agents.oracle import OraclePolicy
 
         given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
-        reference = rollout(
-            params, keys, policy_rule(given[0] if given else OraclePolicy(), params, n_shoppers, horizon), horizon
-        )
-    evaluations = {
-        label: evaluate(policy, params, n_shoppers, horizon, seed, label, oracle=reference, baseline=baseline)
-        for label, policy in policies.items()
-    }
+        reference_policy = given[0] if given else OraclePolicy()
+        reference = rollout(params, keys, policy_rule(reference_policy, params, n_shoppers, horizon), horizon)
+    evaluations = {}
+    for label, policy in policies.items():
+        if policy is reference_policy:
+            totals = reference  # the oracle of the line-up already ran on these shoppers
+        else:
+            totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon)
+        evaluations[label] = _assemble(params, label, totals, baseline, reference, horizon)
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
         pd.concat([e.by_segment for e in evaluations.values()], ignore_index=True),

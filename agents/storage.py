@@ -41,11 +41,19 @@ POLICY_FORMAT = "discountsim-policy"
 
 
 def save_policy(policy: Any, path: str | Path) -> Path:
-    """Save a hand-written policy as JSON (its name and constructor arguments), atomically."""
-    from agents.base import DiscountPolicy
+    """Save a policy atomically: a hand-written one as JSON (its name, constructor arguments and
+    learned state), an SB3 model as its zip (``.zip`` is appended if missing)."""
+    from stable_baselines3.common.base_class import BaseAlgorithm
 
+    from agents.base import DiscountPolicy
+    from agents.sb3_agents import save_sb3
+
+    if isinstance(policy, BaseAlgorithm):
+        return save_sb3(policy, path)
     if not isinstance(policy, DiscountPolicy):
-        raise TypeError(f"policy: save_policy stores DiscountPolicy objects; got {type(policy).__name__}")
+        raise TypeError(
+            f"policy: save_policy stores DiscountPolicy objects and SB3 models; got {type(policy).__name__}"
+        )
     return write_json(
         path,
         {
@@ -58,18 +66,24 @@ def save_policy(policy: Any, path: str | Path) -> Path:
     )
 
 
-def load_policy(path: str | Path) -> Any:
-    """Load a policy saved by ``save_policy``.
+def load_policy(path: str | Path, algorithm: str | None = None) -> Any:
+    """Load a policy saved by ``save_policy``: JSON for hand-written policies, a zip for SB3 models.
+
+    Args:
+        algorithm: For an SB3 zip saved outside DiscountSim, its algorithm (``ppo``, ``dqn``, ...).
 
     Raises:
         FileNotFoundError: The file does not exist (the message names it).
         ValueError: The file is not a saved DiscountSim policy or names an unknown policy.
     """
     from agents import make_policy
+    from agents.sb3_agents import load_sb3
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"policy checkpoint not found: {path}")
+    if path.suffix == ".zip":
+        return load_sb3(path, algorithm)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:

@@ -150,7 +150,7 @@ def test_covered_scenario_is_reported_exact_and_default_names_its_gaps() -> None
 
 
 def test_planned_value_matches_brute_force(covered) -> None:
-    params, state, plan, optimum = covered
+    _params, state, plan, optimum = covered
     assert optimum.min() > 0.0
     # Interpolating between grid nodes costs at most 1 % or 5 cents of the value.
     np.testing.assert_allclose(plan.value_at(0, state), optimum, rtol=0.01, atol=0.05)
@@ -165,7 +165,7 @@ def test_plan_policy_is_optimal_on_a_tiny_horizon(covered) -> None:
 
 def test_offers_matter_in_the_tiny_problem(covered) -> None:
     # Guard against a vacuous comparison: the best sequence beats never offering for some shoppers.
-    params, state, plan, optimum = covered
+    params, state, plan, _optimum = covered
     first = LEVELS[np.argmax(action_values(params, state, LEVELS, plan), axis=1)]
     assert np.any(first > 0.0) and np.any(first == 0.0)
 
