@@ -58,5 +58,5 @@ def test_bad_algorithm_and_foreign_zip_fail_clearly(tmp_path) -> None:
     (tmp_path / "broken.zip").write_text("not a zip")
     with pytest.raises(ValueError, match="not an SB3 model zip"):
         load_policy(tmp_path / "broken.zip")
-    with pytest.raises(FileNotFoundError, match="missing.zip"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.zip"):
         load_policy(tmp_path / "missing.zip")
