@@ -13,7 +13,7 @@ from agents.oracle import MyopicOraclePolicy, OraclePolicy
 from agents.rule_based import RuleBasedPolicy
 from agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
 from agents.storage import load_policy, save_policy
-from agents.supervised import FitReport, SupervisedPolicy, train_supervised
+from agents.supervised import FitReport, SupervisedPolicy, train_supervised, train_supervised_closed_loop
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
     cls.name: cls
@@ -61,4 +61,5 @@ __all__ = [
     "save_policy",
     "train_sb3",
     "train_supervised",
+    "train_supervised_closed_loop",
 ]

@@ -8,6 +8,10 @@
 
 It is myopic by construction: it learns this period's response, not what the offer does to the
 shopper's reference discount, fatigue, stock or churn.
+
+Optional closed loop (``train_supervised_closed_loop``): deploy the model with a little
+exploration, and every K periods refit it on the log its own offers produced (the seeds'
+"feedback -> model adjustment" step).
 """
 
 from __future__ import annotations
@@ -24,7 +28,15 @@ from numpy.typing import NDArray
 from torch import nn
 
 from agents.base import ScenarioPolicy
-from simulators import RandomGridLoggingPolicy, SimulatorParams, feature_names, generate_behaviour_log
+from simulators import (
+    RandomGridLoggingPolicy,
+    ShopperSimulator,
+    SimulatorParams,
+    check_count,
+    feature_names,
+    generate_behaviour_log,
+)
+from simulators.behaviour_log import log_periods
 
 TARGETS = ("purchased", "profit")
 
@@ -229,3 +241,65 @@ def train_supervised(
         seed=seed + 1,
     )
     return policy, policy.fit(log, **fit_kwargs)
+
+
+@dataclass
+class EpsilonGreedyLogger:
+    """Logging policy of a deployed model: its own offer, or a random grid level with probability ``epsilon``.
+
+    The propensities are exact: (1 - epsilon) + epsilon / k for the model's level, epsilon / k for the others.
+    """
+
+    policy: SupervisedPolicy
+    epsilon: float
+    rng: np.random.Generator
+
+    def __call__(self, observations: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        grid = self.policy.grid
+        greedy = np.argmax(self.policy.expected_profit(observations), axis=1)
+        explore = self.rng.random(observations.shape[0]) < self.epsilon
+        chosen = np.where(explore, self.rng.integers(0, grid.size, observations.shape[0]), greedy)
+        share = self.epsilon / grid.size
+        return grid[chosen], np.where(chosen == greedy, 1.0 - self.epsilon + share, share)
+
+
+def train_supervised_closed_loop(
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    n_shoppers: int = 2000,
+    horizon: int = 52,
+    retrain_every: int = 13,
+    epsilon: float = 0.1,
+    seed: int = 0,
+    **kwargs: Any,
+) -> tuple[SupervisedPolicy, list[FitReport]]:
+    """The seeds' feedback loop: fit on a random-offer log, then deploy and refit every ``retrain_every`` periods.
+
+    The first ``retrain_every`` periods of the population are logged under random offers; from
+    then on the current model makes the offers (exploring with probability ``epsilon``) to the
+    same shoppers, and after each block it is refit on everything logged so far.
+
+    Args:
+        horizon: Periods the population is followed in total.
+        retrain_every: K, periods between refits.
+        epsilon: Exploration probability of the deployed model, in [0, 1].
+        kwargs: ``SupervisedPolicy`` and ``fit`` arguments.
+
+    Returns:
+        The last model and the fit report of every refit (the first is the random-log fit).
+    """
+    horizon = check_count("horizon", horizon)
+    retrain_every = check_count("retrain_every", retrain_every)
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon: expected a probability in [0, 1], got {epsilon}")
+    fit_keys = {"epochs", "batch_size", "learning_rate", "val_fraction", "patience"}
+    fit_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in fit_keys}
+    policy = SupervisedPolicy(scenario, seed=seed, **kwargs)
+    sim = ShopperSimulator(policy.scenario, n_shoppers, seed + 1)
+    sim.reset()
+    logs = [log_periods(sim, RandomGridLoggingPolicy(policy.grid, seed=seed), min(retrain_every, horizon))]
+    reports = [policy.fit(pd.concat(logs, ignore_index=True), **fit_kwargs)]
+    deployed = EpsilonGreedyLogger(policy, epsilon, np.random.default_rng(seed + 2))
+    for start in range(retrain_every, horizon, retrain_every):
+        logs.append(log_periods(sim, deployed, min(retrain_every, horizon - start), first_period=start))
+        reports.append(policy.fit(pd.concat(logs, ignore_index=True), **fit_kwargs))
+    return policy, reports

@@ -1,6 +1,7 @@
 """Speed benchmark: shopper-steps per second of the simulator and the environments on this machine.
 
     python -m experiments.benchmark [--n-sim 100000] [--n-vec 1024] [--seconds 3]
+    python -m experiments.benchmark policies [...]   # the policy benchmark (experiments/policy_benchmark.py)
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` in a
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -74,7 +76,12 @@ def bench_single_env(seconds: float) -> float:
     return _rate(step, seconds)
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
+def main(argv: list[str] | None = None) -> dict[str, float] | object:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["policies"]:
+        from experiments import policy_benchmark
+
+        return policy_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-sim", type=int, default=100_000, help="shoppers in the bare-simulator run")
     parser.add_argument("--n-vec", type=int, default=1024, help="shoppers (rows) in the VecEnv run")

@@ -93,11 +93,27 @@ def generate_behaviour_log(
     horizon = check_count("horizon", horizon)
     sim = ShopperSimulator(scenario, n_shoppers, seed)
     policy = logging_policy if logging_policy is not None else RandomGridLoggingPolicy(seed=seed)
-    obs = sim.reset()
+    sim.reset()
+    return log_periods(sim, policy, horizon)
+
+
+def log_periods(
+    sim: ShopperSimulator, logging_policy: LoggingPolicy, periods: int, first_period: int = 0
+) -> pd.DataFrame:
+    """Run an already reset simulator ``periods`` more periods under ``logging_policy`` and log each row.
+
+    Lets a deployed policy keep logging the same shoppers between refits (a closed loop).
+
+    Args:
+        first_period: Value of the ``period`` column for the first logged period.
+    """
+    periods = check_count("periods", periods)
+    n_shoppers = sim.n_shoppers
     names = sim.feature_names
+    obs = sim.observe()
     frames = []
-    for period in range(horizon):
-        discount, propensity = policy(obs)
+    for period in range(first_period, first_period + periods):
+        discount, propensity = logging_policy(obs)
         discount = np.asarray(discount, dtype=np.float64)
         propensity = np.asarray(propensity, dtype=np.float64)
         if propensity.shape != (n_shoppers,) or np.any((propensity <= 0.0) | (propensity > 1.0)):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from stable_baselines3 import DQN, PPO
 
-from agents import RandomPolicy, evaluate, make_policy
+from agents import RandomPolicy, evaluate, evaluate_lineup, make_policy
 from envs import ShopperVecEnv
 
 N_FEATURES = 19
@@ -78,3 +78,42 @@ def test_sb3_models_go_through_the_same_evaluator(algo) -> None:
     result = evaluate(model, "default", n_shoppers=50, horizon=4, seed=0, name=algo)
     row = result.summary.iloc[0]
     assert row["policy"] == algo and 0.0 <= row["avg_discount"] <= 0.5
+
+
+def test_lineup_shares_shoppers_and_reports_oracle_share_and_cohorts() -> None:
+    policies = {
+        "none": make_policy("no_discount"),
+        "deep": make_policy("uniform", depth=0.3),
+        "oracle": make_policy("oracle", grid={"reference_nodes": 3, "fatigue_nodes": 3, "stock_nodes": [0.0, 1.0]}),
+    }
+    lineup = evaluate_lineup(policies, "default", n_shoppers=60, horizon=4, seed=3)
+    rows = lineup.summary.set_index("policy")
+    assert rows.loc["oracle", "oracle_share"] == pytest.approx(1.0)
+    assert rows.loc["oracle", "oracle_share_ci_low"] == pytest.approx(1.0)
+    assert rows.loc["none", "incremental_profit"] == 0.0
+    # Same shoppers as a separate evaluation: identical figures.
+    alone = evaluate(make_policy("uniform", depth=0.3), "default", n_shoppers=60, horizon=4, seed=3)
+    np.testing.assert_array_equal(alone.totals.profit, lineup.evaluations["deep"].totals.profit)
+    assert np.isnan(alone.summary.loc[0, "oracle_share"])
+    share = rows.loc["deep", "profit"] / rows.loc["oracle", "profit"]
+    assert rows.loc["deep", "oracle_share"] == pytest.approx(share)
+    cohorts = lineup.by_cohort[lineup.by_cohort["policy"] == "deep"]
+    assert cohorts["shoppers"].sum() == 60 and cohorts["cohort"].str.contains("/").all()
+    assert (cohorts["offered_share"] == 1.0).all()
+    with pytest.raises(ValueError, match="at least one policy"):
+        evaluate_lineup({}, "default")
+
+
+def test_oracles_need_the_true_state() -> None:
+    with pytest.raises(TypeError, match=r"oracle: acts on the simulator's true state.*agents.evaluate"):
+        make_policy("oracle").predict(obs())
+    with pytest.raises(ValueError, match=r"grid: unknown field in \['nodes'\]; allowed: \["):
+        make_policy("oracle", grid={"nodes": 3})
+
+
+def test_oracle_equals_myopic_oracle_without_dynamics() -> None:
+    small = {"n_shoppers": 80, "horizon": 6, "seed": 4}
+    myopic = evaluate_lineup({p: make_policy(p) for p in ("myopic_oracle", "oracle")}, "myopic", **small)
+    runs = myopic.evaluations
+    np.testing.assert_array_equal(runs["oracle"].totals.discount_sum, runs["myopic_oracle"].totals.discount_sum)
+    np.testing.assert_array_equal(runs["oracle"].totals.profit, runs["myopic_oracle"].totals.profit)

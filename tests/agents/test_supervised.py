@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agents import SupervisedPolicy, evaluate, load_policy, save_policy, train_supervised
+from agents import (
+    SupervisedPolicy,
+    evaluate,
+    load_policy,
+    save_policy,
+    train_supervised,
+    train_supervised_closed_loop,
+)
 from simulators import generate_behaviour_log
 
 
@@ -57,3 +64,23 @@ def test_bad_inputs() -> None:
         policy.fit(generate_behaviour_log("default", n_shoppers=5, horizon=1).drop(columns=["recency"]))
     with pytest.raises(ValueError, match=r"grid: expected discounts in \[0, 0.5\]"):
         SupervisedPolicy(grid=(0.0, 0.7))
+
+
+def test_closed_loop_refits_on_its_own_offers_with_exact_propensities() -> None:
+    from agents.supervised import EpsilonGreedyLogger
+
+    policy, reports = train_supervised_closed_loop(
+        "default", n_shoppers=200, horizon=9, retrain_every=3, epsilon=0.2, seed=1, epochs=3, hidden=(16,)
+    )
+    assert len(reports) == 3 and all(np.isfinite(r.val_loss) for r in reports)  # random fit + two refits
+    logger = EpsilonGreedyLogger(policy, 0.2, np.random.default_rng(0))
+    obs = generate_behaviour_log("default", n_shoppers=500, horizon=1, seed=3)[list(policy.features)]
+    offers, propensity = logger(obs.to_numpy(np.float32))
+    greedy = policy.discounts(obs.to_numpy(np.float32))
+    k = policy.grid.size
+    np.testing.assert_allclose(propensity, np.where(offers == greedy, 0.8 + 0.2 / k, 0.2 / k))
+    assert 0.6 < np.mean(offers == greedy) < 0.95
+    with pytest.raises(ValueError, match=r"epsilon: expected a probability in \[0, 1\], got 1.5"):
+        train_supervised_closed_loop("default", n_shoppers=10, horizon=2, epsilon=1.5)
+    with pytest.raises(ValueError, match="retrain_every"):
+        train_supervised_closed_loop("default", n_shoppers=10, horizon=2, retrain_every=0)
