@@ -38,7 +38,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 AGENT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf" / "agent"
 SB3_METADATA = "discountsim.json"
 # Keys of conf/agent/<name>.yaml's ``algorithm`` block that are Hydra's or ours, not SB3 arguments.
-_NOT_SB3 = ("_target_", "_partial_", "_convert_", "action_noise_sd")
+_NOT_SB3 = ("_target_", "_partial_", "_convert_")
 
 
 def agent_config(algorithm: str) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def make_model(
     horizon: int = 52,
     hyperparams: dict[str, Any] | None = None,
     env: dict[str, Any] | None = None,
+    action_noise_sd: float | None = None,
     tensorboard_log: str | Path | None = None,
     verbose: int = 0,
 ) -> BaseAlgorithm:
@@ -84,6 +85,7 @@ def make_model(
         horizon: Periods per training episode.
         hyperparams: Overrides of the SB3 arguments in ``conf/agent/<algorithm>.yaml``.
         env: Overrides of ``ShopperVecEnv`` arguments (``n_envs``, ``action_type``, ``reward_scale``...).
+        action_noise_sd: sd of Gaussian exploration noise for off-policy agents (default: the YAML's).
         tensorboard_log: Directory for SB3's TensorBoard logger, or None.
     """
     defaults = agent_config(algorithm)
@@ -91,7 +93,7 @@ def make_model(
     env_arguments = _merge(defaults.get("env", {}), env)
     params = load_scenario(scenario)
     vec_env = ShopperVecEnv(scenario=params, horizon=horizon, seed=seed, **env_arguments)
-    noise_sd = arguments.pop("action_noise_sd", None)
+    noise_sd = action_noise_sd if action_noise_sd is not None else defaults.get("action_noise_sd")
     if noise_sd is not None:
         arguments["action_noise"] = NormalActionNoise(np.zeros(1), np.full(1, float(noise_sd)))
     for key in _NOT_SB3:

@@ -9,8 +9,9 @@ For each scenario: trains the supervised baseline (open loop, and closed loop un
 = the YAML's ``total_timesteps`` x ``--timesteps-scale``), then evaluates the whole line-up with
 the oracle and no-discount runs on the same ``--n-eval`` shoppers (common random numbers). Prints
 one table per scenario and the checks the project claims (oracle >= every policy; the best SB3
-agent beats supervised and reaches 90 % of the oracle; supervised beats uniform and rule_based;
-myopic oracle = oracle on ``myopic``), each marked as met or missed, and writes ``results.csv``.
+agent beats supervised and reaches 90 % of the oracle, except on ``myopic``; supervised beats
+uniform and rule_based; on ``myopic``, myopic oracle = oracle and supervised within 5 % of it),
+each marked as met or missed, and writes ``results.csv``, ``checks.csv`` and ``segments_<scenario>.csv``.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list
         )
     )
     trained = [a for a in algorithms if a in row.index]
-    if trained:
+    if trained and scenario != "myopic":  # without inter-period dynamics there is nothing for RL to gain
         best = max(trained, key=lambda a: row.loc[a, "profit"])
         checks.append(
             (
@@ -109,7 +110,7 @@ def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list
         gap = abs(row.loc["oracle", "profit"] - row.loc["myopic_oracle", "profit"])
         checks.append(("myopic_oracle equals oracle", bool(gap < 1e-9), f"difference {gap:.2e}"))
         share = row.loc["supervised", "oracle_share"]
-        checks.append(("supervised within a few % of the oracle", bool(share >= 0.95), f"{share:.1%}"))
+        checks.append(("supervised within 5 % of the oracle", bool(share >= 0.95), f"{share:.1%}"))
     return checks
 
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--no-closed-loop", dest="closed_loop", action="store_false")
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)
-    console = Console()
+    console = Console(width=140)
     frames, all_checks = [], []
     for scenario in args.scenarios:
         policies, seconds = _line_up(scenario, args, console)

@@ -1,0 +1,35 @@
+"""The TensorBoard callback writes the business scalars and an HParams entry."""
+
+from __future__ import annotations
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from agents import make_model
+from agents.callbacks import SHOP_METRICS, ShopMetricsCallback
+
+
+def test_shop_scalars_and_hparams_reach_tensorboard(tmp_path) -> None:
+    model = make_model(
+        "ppo",
+        hyperparams={"n_steps": 4, "batch_size": 16, "n_epochs": 1},
+        env={"n_envs": 4},
+        tensorboard_log=str(tmp_path),
+        horizon=4,
+    )
+    callback = ShopMetricsCallback("default", eval_every=16, n_shoppers=10, horizon=4, hparams={"lr": 3e-4})
+    model.learn(48, callback=callback)
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    assert {f"shop/{m}" for m in SHOP_METRICS} <= tags
+    assert len(events.Scalars("shop/profit")) >= 2  # periodic evaluations plus the final one
+    assert events.Scalars("shop/profit")[-1].value == pytest.approx(callback.last["profit"], rel=1e-6)
+    plugins = events.PluginTagToContent("hparams")
+    assert plugins, "no HParams entry written"
+
+
+def test_bad_frequency_is_rejected() -> None:
+    with pytest.raises(ValueError, match="eval_every: expected a positive number of timesteps, got 0"):
+        ShopMetricsCallback(eval_every=0)
