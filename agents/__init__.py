@@ -13,7 +13,13 @@ from agents.oracle import MyopicOraclePolicy, OraclePolicy
 from agents.rule_based import RuleBasedPolicy
 from agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
 from agents.storage import load_policy, save_policy
-from agents.supervised import FitReport, SupervisedPolicy, train_supervised, train_supervised_closed_loop
+from agents.supervised import (
+    FitReport,
+    SupervisedPolicy,
+    fit_supervised,
+    train_supervised,
+    train_supervised_closed_loop,
+)
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
     cls.name: cls
@@ -55,6 +61,7 @@ __all__ = [
     "agent_config",
     "evaluate",
     "evaluate_lineup",
+    "fit_supervised",
     "load_policy",
     "make_model",
     "make_policy",

@@ -8,10 +8,10 @@ model so that ``load_policy`` knows which algorithm to load it with.
 
 from __future__ import annotations
 
+import functools
 import json
-import os
-import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
 
+from agents.storage import atomic_write
 from envs import ShopperVecEnv
 from simulators import SimulatorParams, load_scenario
 from simulators.config_schema import to_dict
@@ -89,18 +90,38 @@ def make_model(
         tensorboard_log: Directory for SB3's TensorBoard logger, or None.
     """
     defaults = agent_config(algorithm)
-    arguments = _merge(defaults["algorithm"], hyperparams)
-    env_arguments = _merge(defaults.get("env", {}), env)
-    params = load_scenario(scenario)
-    vec_env = ShopperVecEnv(scenario=params, horizon=horizon, seed=seed, **env_arguments)
-    noise_sd = action_noise_sd if action_noise_sd is not None else defaults.get("action_noise_sd")
-    if noise_sd is not None:
-        arguments["action_noise"] = NormalActionNoise(np.zeros(1), np.full(1, float(noise_sd)))
-    for key in _NOT_SB3:
-        arguments.pop(key, None)
-    return ALGORITHMS[algorithm](
-        env=vec_env, seed=seed, device="cpu", tensorboard_log=tensorboard_log, verbose=verbose, **arguments
+    arguments = {k: v for k, v in _merge(defaults["algorithm"], hyperparams).items() if k not in _NOT_SB3}
+    return build_model(
+        functools.partial(ALGORITHMS[algorithm], **arguments),
+        scenario,
+        seed,
+        horizon,
+        _merge(defaults.get("env", {}), env),
+        action_noise_sd if action_noise_sd is not None else defaults.get("action_noise_sd"),
+        tensorboard_log,
+        verbose,
     )
+
+
+def build_model(
+    factory: Callable[..., BaseAlgorithm],
+    scenario: str | Path | SimulatorParams | dict[str, Any],
+    seed: int,
+    horizon: int,
+    env: dict[str, Any],
+    action_noise_sd: float | None = None,
+    tensorboard_log: str | Path | None = None,
+    verbose: int = 0,
+) -> BaseAlgorithm:
+    """An SB3 model from a partially applied algorithm (Hydra's ``_partial_: true``) and env arguments.
+
+    The training env is a ``ShopperVecEnv`` on ``scenario``; the model runs on the CPU.
+    """
+    vec_env = ShopperVecEnv(scenario=load_scenario(scenario), horizon=horizon, seed=seed, **env)
+    extra: dict[str, Any] = {}
+    if action_noise_sd is not None:
+        extra["action_noise"] = NormalActionNoise(np.zeros(1), np.full(1, float(action_noise_sd)))
+    return factory(env=vec_env, seed=seed, device="cpu", tensorboard_log=tensorboard_log, verbose=verbose, **extra)
 
 
 def train_sb3(
@@ -135,21 +156,17 @@ def save_sb3(model: BaseAlgorithm, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix != ".zip":
         path = path.with_suffix(path.suffix + ".zip")
-    path.parent.mkdir(parents=True, exist_ok=True)
     env = model.get_env()
     metadata = {"format": "discountsim-sb3", "algorithm": algorithm_of(model)}
     if isinstance(env, ShopperVecEnv):
         metadata.update(scenario=to_dict(env.params), horizon=env.horizon, action_type=env.actions.action_type)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.zip")
-    os.close(fd)
-    try:
+
+    def write(tmp: Path) -> None:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
             archive.writestr(SB3_METADATA, json.dumps(metadata))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return path
 
 

@@ -303,3 +303,18 @@ def train_supervised_closed_loop(
         logs.append(log_periods(sim, deployed, min(retrain_every, horizon - start), first_period=start))
         reports.append(policy.fit(pd.concat(logs, ignore_index=True), **fit_kwargs))
     return policy, reports
+
+
+def fit_supervised(
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    n_shoppers: int = 3000,
+    horizon: int = 26,
+    seed: int = 0,
+    retrain_every: int | None = None,
+    epsilon: float = 0.1,
+    **kwargs: Any,
+) -> SupervisedPolicy:
+    """The trained ``supervised`` policy alone (for configs): open loop, or closed loop if ``retrain_every`` is set."""
+    if retrain_every is None:
+        return train_supervised(scenario, n_shoppers, horizon, seed, **kwargs)[0]
+    return train_supervised_closed_loop(scenario, n_shoppers, horizon, retrain_every, epsilon, seed, **kwargs)[0]
