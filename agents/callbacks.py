@@ -68,6 +68,7 @@ class ShopMetricsCallback(BaseCallback):
         self.seed = seed
         self.hparams = dict(hparams or {})
         self.last: dict[str, float] = {}
+        self.history: list[dict[str, float]] = []  # one entry per evaluation: timesteps and metrics
         self._next_eval = 0
 
     def _on_training_start(self) -> None:
@@ -94,6 +95,7 @@ class ShopMetricsCallback(BaseCallback):
         """Evaluate the model now and record ``shop/<metric>``; returns the metrics."""
         row = evaluate(self.model, self.scenario, self.n_shoppers, self.horizon, self.seed).summary.iloc[0]
         self.last = {m: float(row[m]) for m in SHOP_METRICS}
+        self.history.append({"timesteps": float(self.num_timesteps), **self.last})
         for metric, value in self.last.items():
             self.logger.record(f"shop/{metric}", value)
         return self.last

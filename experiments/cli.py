@@ -1,6 +1,7 @@
 """``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``experiments.<command>``.
 
-Commands: ``simulate`` (Hydra overrides follow) and ``benchmark`` (its own flags follow).
+Commands: ``simulate``, ``train``, ``evaluate``, ``compare`` (Hydra overrides follow) and
+``benchmark`` (its own flags follow).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import sys
 
 COMMANDS = {
     "simulate": "experiments.simulate",
+    "train": "experiments.train",
+    "evaluate": "experiments.evaluate",
+    "compare": "experiments.compare",
     "benchmark": "experiments.benchmark",
 }
 

@@ -39,11 +39,15 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
         policies = dict(resolve_policy(spec, params) for spec in specs)
-        lineup = evaluate_lineup(policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle))
+        lineup = evaluate_lineup(
+            policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle)
+        )
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))
         tables["cohorts"].append(lineup.by_cohort.assign(scenario=params.name))
-        print_leaderboard(lineup.summary, f"{params.name}: {cfg.n_shoppers:,} shoppers x {cfg.horizon} weeks", params.currency)
+        print_leaderboard(
+            lineup.summary, f"{params.name}: {cfg.n_shoppers:,} shoppers x {cfg.horizon} weeks", params.currency
+        )
     metrics = pd.concat(tables["metrics"], ignore_index=True)
     write_json(out / "metrics.json", metrics.to_dict(orient="records"))
     write_csv(out / "metrics.csv", metrics)

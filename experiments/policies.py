@@ -36,7 +36,9 @@ def import_class(target: str) -> type:
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(f"policy target {target!r}: cannot import it ({err}); expected 'package.module:ClassName'") from err
+        raise ValueError(
+            f"policy target {target!r}: cannot import it ({err}); expected 'package.module:ClassName'"
+        ) from err
 
 
 def resolve_policy(spec: str | Mapping[str, Any], params: SimulatorParams) -> tuple[str, Any]:

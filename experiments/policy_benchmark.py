@@ -17,57 +17,17 @@ each marked as met or missed, and writes ``results.csv``, ``checks.csv`` and ``s
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
-from agents import (
-    ALGORITHMS,
-    agent_config,
-    evaluate_lineup,
-    make_policy,
-    train_sb3,
-    train_supervised,
-    train_supervised_closed_loop,
-)
+from agents import ALGORITHMS, agent_config, evaluate_lineup
 from agents.storage import write_csv
+from experiments.lineup import build_lineup
+from experiments.tables import print_leaderboard
 from simulators import load_scenario
 from simulators.planning import coverage
-
-
-def _line_up(scenario: str, args: argparse.Namespace, console: Console) -> tuple[dict[str, Any], dict[str, float]]:
-    """Build and train every policy for ``scenario``; returns the policies and training seconds."""
-    policies: dict[str, Any] = {
-        "no_discount": make_policy("no_discount"),
-        "uniform_10": make_policy("uniform", depth=0.1),
-        "rule_based": make_policy("rule_based", scenario=scenario),
-    }
-    seconds: dict[str, float] = {}
-
-    def timed(label: str, build) -> None:
-        start = time.perf_counter()
-        policies[label] = build()
-        seconds[label] = time.perf_counter() - start
-        console.log(f"{scenario}: trained {label} in {seconds[label]:.0f} s")
-
-    timed("supervised", lambda: train_supervised(scenario, n_shoppers=3000, horizon=26, seed=0, epochs=30)[0])
-    if args.closed_loop:
-        timed(
-            "supervised_closed_loop",
-            lambda: train_supervised_closed_loop(
-                scenario, n_shoppers=2000, horizon=52, retrain_every=13, seed=0, epochs=30
-            )[0],
-        )
-    for algorithm in args.algorithms:
-        steps = int(agent_config(algorithm)["total_timesteps"] * args.timesteps_scale)
-        timed(algorithm, lambda a=algorithm, s=steps: train_sb3(a, scenario, total_timesteps=s, seed=0))
-    policies["myopic_oracle"] = make_policy("myopic_oracle")
-    policies["oracle"] = make_policy("oracle")
-    return policies, seconds
 
 
 def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list[tuple[str, bool, str]]:
@@ -114,39 +74,6 @@ def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list
     return checks
 
 
-def _with_ci(row: pd.Series, metric: str) -> str:
-    return f"{row[metric]:+.2f} [{row[f'{metric}_ci_low']:+.2f}, {row[f'{metric}_ci_high']:+.2f}]"
-
-
-def _print(console: Console, scenario: str, summary: pd.DataFrame, seconds: dict[str, float]) -> None:
-    covered = coverage(load_scenario(scenario))
-    title = f"{scenario}: {int(summary['n_shoppers'][0]):,} shoppers x {int(summary['horizon'][0])} weeks"
-    if not covered.exact:
-        title += " (oracle is a reference here: it approximates " + "; ".join(covered.gaps) + ")"
-    table = Table(title=title)
-    for column in (
-        "policy",
-        "profit / shopper",
-        "incremental [95 % CI]",
-        "share of oracle",
-        "ROI",
-        "avg disc.",
-        "train s",
-    ):
-        table.add_column(column, justify="left" if column == "policy" else "right")
-    for _, r in summary.sort_values("profit", ascending=False).iterrows():
-        table.add_row(
-            r["policy"],
-            f"{r['profit']:.2f}",
-            _with_ci(r, "incremental_profit"),
-            f"{r['oracle_share']:.1%}",
-            "-" if pd.isna(r["roi"]) else f"{r['roi']:+.2f}",
-            f"{r['avg_discount']:.3f}",
-            f"{seconds.get(r['policy'], 0.0):.0f}",
-        )
-    console.print(table)
-
-
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", nargs="+", default=["default", "reference_heavy", "myopic"])
@@ -161,10 +88,26 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     console = Console(width=140)
     frames, all_checks = [], []
     for scenario in args.scenarios:
-        policies, seconds = _line_up(scenario, args, console)
-        lineup = evaluate_lineup(policies, scenario, n_shoppers=args.n_eval, horizon=args.horizon, seed=args.seed)
+        params = load_scenario(scenario)
+        budgets = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
+        trained = build_lineup(
+            params,
+            budgets,
+            seed=0,
+            supervised={"n_shoppers": 3000, "horizon": 26, "epochs": 30},
+            closed_loop={"n_shoppers": 2000, "horizon": 52, "retrain_every": 13, "epochs": 30}
+            if args.closed_loop
+            else None,
+            console=console,
+        )
+        lineup = evaluate_lineup(trained.policies, params, n_shoppers=args.n_eval, horizon=args.horizon, seed=args.seed)
+        seconds = trained.seconds
         summary = lineup.summary.assign(train_seconds=[seconds.get(p, 0.0) for p in lineup.summary["policy"]])
-        _print(console, scenario, summary, seconds)
+        covered = coverage(params)
+        title = f"{scenario}: {args.n_eval:,} shoppers x {args.horizon} weeks"
+        print_leaderboard(summary, title, params.currency)
+        if not covered.exact:
+            console.print("The oracle is a reference here, not a bound: it approximates " + "; ".join(covered.gaps))
         for claim, met, figures in _checks(scenario, summary, args.algorithms):
             all_checks.append((scenario, claim, met, figures))
             console.print(f"  [{'green' if met else 'red'}]{'met' if met else 'MISSED'}[/] {claim}: {figures}")

@@ -6,7 +6,16 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-COLUMNS = ("policy", "profit", "incremental [95 % CI]", "share of oracle", "ROI", "avg discount", "offered", "retention")
+COLUMNS = (
+    "policy",
+    "profit",
+    "incremental [95 % CI]",
+    "share of oracle",
+    "ROI",
+    "avg discount",
+    "offered",
+    "retention",
+)
 
 
 def with_ci(row: pd.Series, metric: str) -> str:
