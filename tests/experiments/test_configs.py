@@ -74,4 +74,7 @@ def test_console_script_runs_the_job(tmp_path: Path) -> None:
     bad = subprocess.run(
         [sys.executable, "-m", "experiments.cli", "nope"], capture_output=True, text=True, cwd=CONF.parent
     )
-    assert bad.returncode != 0 and "unknown command 'nope'; allowed: simulate, train, evaluate, compare, benchmark" in bad.stderr
+    assert (
+        bad.returncode != 0
+        and "unknown command 'nope'; allowed: simulate, train, evaluate, compare, benchmark" in bad.stderr
+    )
