@@ -110,6 +110,7 @@ def evaluate(
     name: str | None = None,
     oracle: bool | RolloutTotals = False,
     baseline: RolloutTotals | None = None,
+    budget: float | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
 
@@ -125,12 +126,14 @@ def evaluate(
             of its profit (``oracle_share``); or the oracle's totals from an earlier run with the
             same scenario, size, horizon and seed. False leaves ``oracle_share`` NaN.
         baseline: The no-discount totals of an earlier run on the same shoppers (saves a rollout).
+        budget: Promotion budget per period for all shoppers together (currency); offers and
+            redemptions beyond it are not made (first come, first served). None: no budget.
     """
     params = load_scenario(scenario)
     n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
     horizon = check_count("horizon", horizon)
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon)
+    totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
     if baseline is None:
         baseline = rollout(params, keys, _no_discount, horizon)
     if oracle is True:
@@ -261,12 +264,15 @@ def evaluate_lineup(
     horizon: int = 52,
     seed: int = 0,
     oracle: bool = True,
+    budget: float | None = None,
 ) -> Lineup:
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
     Args:
         policies: Label -> policy.
         oracle: Report ``oracle_share`` against the ``oracle`` (run once; reused if the line-up has one).
+        budget: Promotion budget per period for every policy (see ``evaluate``); the oracle does
+            not plan for it.
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
@@ -282,13 +288,13 @@ def evaluate_lineup(
 
         given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
         reference_policy = given[0] if given else OraclePolicy()
-        reference = rollout(params, keys, policy_rule(reference_policy, params, n_shoppers, horizon), horizon)
+        reference = rollout(params, keys, policy_rule(reference_policy, params, n_shoppers, horizon), horizon, budget)
     evaluations = {}
     for label, policy in policies.items():
         if policy is reference_policy:
             totals = reference  # the oracle of the line-up already ran on these shoppers
         else:
-            totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon)
+            totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
         evaluations[label] = _assemble(params, label, totals, baseline, reference, horizon)
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),

@@ -1,6 +1,7 @@
 """``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``experiments.<command>``.
 
-Commands: ``simulate``, ``train``, ``evaluate``, ``compare`` (Hydra overrides follow) and
+Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress`` (Hydra
+overrides follow) and
 ``benchmark`` (its own flags follow).
 """
 
@@ -14,6 +15,8 @@ COMMANDS = {
     "train": "experiments.train",
     "evaluate": "experiments.evaluate",
     "compare": "experiments.compare",
+    "stress": "experiments.stress",
+    "regress": "experiments.regress",
     "benchmark": "experiments.benchmark",
 }
 

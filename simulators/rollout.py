@@ -60,7 +60,13 @@ class RolloutTotals:
 _SUMMED = ("profit", "revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs")
 
 
-def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRule, horizon: int) -> RolloutTotals:
+def rollout(
+    params: SimulatorParams,
+    keys: NDArray[np.uint64],
+    rule: DiscountRule,
+    horizon: int,
+    budget: float | None = None,
+) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
     Args:
@@ -68,6 +74,8 @@ def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRul
         keys: ``(n,)`` uint64 shopper keys.
         rule: Discount rule, called once per period with the current observations and state.
         horizon: Number of periods.
+        budget: Promotion budget per period for the whole population (currency), or None for none;
+            see ``transition``.
     """
     horizon = check_count("horizon", horizon)
     state = initial_state(params, keys)
@@ -77,7 +85,7 @@ def rollout(params: SimulatorParams, keys: NDArray[np.uint64], rule: DiscountRul
     first = observe(params, state)
     for t in range(horizon):
         observation = first if t == 0 else observe(params, state)
-        state, outcome = transition(params, state, rule(observation, state))
+        state, outcome = transition(params, state, rule(observation, state), budget)
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)
         totals["purchases"] += outcome.purchased

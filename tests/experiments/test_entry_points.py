@@ -19,6 +19,8 @@ from agents import ALGORITHMS, DiscountPolicy, load_policy
 from agents.callbacks import SHOP_METRICS, ShopMetricsCallback
 from experiments.compare import compare
 from experiments.evaluate import evaluate_policies
+from experiments.regress import regress
+from experiments.stress import stress
 from experiments.train import latest_checkpoint, train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -169,3 +171,62 @@ def test_compare_writes_leaderboard_and_report(tmp_path) -> None:
     ):
         assert (tmp_path / f"{plot}.png").stat().st_size > 1000 and f"({plot}.png)" in report
     assert "| oracle |" in (tmp_path / "leaderboard.md").read_text()
+
+
+def test_stress_reports_changes_against_the_reference_and_flags_negative_roi(tmp_path) -> None:
+    cfg = _cfg("stress", ["policy={name:uniform,depth:0.2}", "n_shoppers=40", "horizon=4"])
+    table = stress(cfg, tmp_path)
+    assert list(table["case"]) == ["reference", *cfg.cases.keys()]
+    assert len(table) == 8 and table.loc[0, "profit_change"] == 0.0
+    np.testing.assert_allclose(table["profit_change"], table["profit"] - table.loc[0, "profit"])
+    budget = table.set_index("case").loc["budget_cut_by_half"]
+    reference = table.loc[0]
+    # Half the policy's own weekly spend: it can spend at most half as much as on the reference.
+    assert budget["promotion_cost"] <= 0.5 * reference["promotion_cost"] + 1e-9
+    assert (table["roi_negative"] == (table["roi"] < 0)).all()
+    assert pd.read_csv(tmp_path / "stress.csv").shape[0] == 8
+    bad = _cfg("stress", ["policy=no_discount", "+cases.broken={scenerio:default}", "n_shoppers=10", "horizon=2"])
+    with pytest.raises(ValueError, match=r"cases.broken: expected keys scenario and optional budget_share"):
+        stress(bad, tmp_path)
+
+
+def test_stress_accepts_a_users_class_by_import_path(tmp_path) -> None:
+    cfg = _cfg("stress", [f"policy='{__name__}:HalfPricePolicy'", "n_shoppers=20", "horizon=2", "cases={}"])
+    assert stress(cfg, tmp_path).loc[0, "avg_discount"] == 0.25
+
+
+def test_regress_passes_on_its_baseline_and_fails_on_a_worse_policy(tmp_path) -> None:
+    settings = [f"baseline_file={tmp_path / 'baseline.json'}", "n_shoppers=40", "horizon=4", "scenarios=[default]"]
+    lineup = "policies=[no_discount,{name:uniform,depth:0.1,label:uniform}]"
+    with pytest.raises(FileNotFoundError, match="create it with update=true"):
+        regress(_cfg("regress", [*settings, lineup]), tmp_path)
+    assert regress(_cfg("regress", [*settings, lineup, "update=true"]), tmp_path)[0]
+    passed, table = regress(_cfg("regress", [*settings, lineup]), tmp_path)
+    assert passed and not table["regressed"].any()
+    worse = "policies=[no_discount,{name:uniform,depth:0.4,label:uniform}]"
+    passed, table = regress(_cfg("regress", [*settings, worse]), tmp_path)
+    assert not passed
+    row = table.set_index("policy").loc["uniform"]
+    assert row["regressed"] and row["profit_change"] < -0.5
+    with pytest.raises(ValueError, match=r"no baseline for \['rule_based/default'\]"):
+        regress(_cfg("regress", [*settings, "policies=[rule_based]"]), tmp_path)
+
+
+@pytest.mark.slow
+def test_regress_passes_on_the_committed_baseline(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(CONF.parent)
+    passed, _ = regress(_cfg("regress", []), tmp_path)
+    assert passed
+
+
+def test_regress_exits_non_zero_with_a_table(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    base = [f"baseline_file={tmp_path / 'b.json'}", "n_shoppers=20", "horizon=2", "scenarios=[default]"]
+    run = [sys.executable, "-m", "experiments.regress", f"hydra.run.dir={tmp_path / 'run'}", *base]
+    subprocess.run([*run, "policies=[{name:uniform,depth:0.1,label:u}]", "update=true"], check=True, cwd=CONF.parent)
+    out = subprocess.run(
+        [*run, "policies=[{name:uniform,depth:0.4,label:u}]"], capture_output=True, text=True, cwd=CONF.parent
+    )
+    assert out.returncode == 1 and "FAILED" in out.stdout and "REGRESSED" in out.stdout
