@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.logger import HParam
+from stable_baselines3.common.logger import HParam, Logger, configure
 
 from agents.evaluation import evaluate
 from simulators import SimulatorParams
@@ -33,6 +33,27 @@ SHOP_METRICS = (
 def _loggable(value: Any) -> bool | int | float | str:
     # TensorBoard's HParams accept only bool, int, float and str values.
     return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+def record_hparams(logger: Logger, hparams: dict[str, Any]) -> None:
+    """Record ``hparams`` as a TensorBoard HParams entry whose metrics are the ``shop/`` scalars."""
+    metrics = {f"shop/{m}": 0.0 for m in SHOP_METRICS}  # placeholders: the view reads the logged scalars
+    logger.record(
+        "hparams",
+        HParam({k: _loggable(v) for k, v in hparams.items()}, metrics),
+        exclude=("stdout", "log", "json", "csv"),
+    )
+
+
+def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dict[str, Any], step: int = 0) -> None:
+    """Write one TensorBoard run (``folder``) with ``shop/`` scalars and HParams, for policies that SB3
+    does not train (hand-written, supervised), so that they sit beside the SB3 runs of a sweep."""
+    logger = configure(str(folder), ["tensorboard"])
+    record_hparams(logger, hparams)
+    for metric in SHOP_METRICS:
+        logger.record(f"shop/{metric}", float(metrics[metric]))
+    logger.dump(step)
+    logger.close()
 
 
 class ShopMetricsCallback(BaseCallback):
@@ -73,13 +94,7 @@ class ShopMetricsCallback(BaseCallback):
 
     def _on_training_start(self) -> None:
         self._next_eval = self.num_timesteps + self.eval_every
-        hparams = {"algorithm": type(self.model).__name__, **self.hparams}
-        metrics = {f"shop/{m}": 0.0 for m in SHOP_METRICS}
-        self.logger.record(
-            "hparams",
-            HParam({k: _loggable(v) for k, v in hparams.items()}, metrics),
-            exclude=("stdout", "log", "json", "csv"),
-        )
+        record_hparams(self.logger, {"algorithm": type(self.model).__name__, **self.hparams})
 
     def _on_step(self) -> bool:
         if self.num_timesteps >= self._next_eval:

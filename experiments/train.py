@@ -27,7 +27,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback
 
 from agents import ALGORITHMS, evaluate, save_policy
-from agents.callbacks import SHOP_METRICS, ShopMetricsCallback
+from agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics
 from agents.sb3_agents import build_model, save_sb3
 from agents.storage import atomic_write, write_json
 from envs import ShopperVecEnv
@@ -72,6 +72,8 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     """Train (or fit) ``cfg.agent`` on ``cfg.simulator``; returns the final evaluation metrics."""
+    if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
+        raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
     if "algorithm" in cfg.agent:
@@ -82,6 +84,11 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     evaluation = cfg.evaluation
     row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name)
     metrics = {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
+    if "algorithm" not in cfg.agent:  # SB3 runs log through ShopMetricsCallback
+        hparams = {"algorithm": cfg.agent.name, "seed": int(cfg.seed)}
+        settings = OmegaConf.to_container(cfg.agent.policy, resolve=True)
+        hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
+        log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
     write_json(run / "metrics.json", {"policy": cfg.agent.name, "scenario": params.name, **metrics})
     Console().print(
         f"{cfg.agent.name} on {params.name}: profit {metrics['profit']:.2f} {params.currency} per shopper, "
@@ -151,7 +158,8 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path) -> BaseAlgor
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float:
-    return train(cfg, HydraConfig.get().runtime.output_dir)["profit"]
+    # The returned value is what a sweeper (Optuna) optimises.
+    return train(cfg, HydraConfig.get().runtime.output_dir)[cfg.optimized_metric]
 
 
 if __name__ == "__main__":

@@ -212,11 +212,11 @@ def test_regress_passes_on_its_baseline_and_fails_on_a_worse_policy(tmp_path) ->
         regress(_cfg("regress", [*settings, "policies=[rule_based]"]), tmp_path)
 
 
-@pytest.mark.slow
 def test_regress_passes_on_the_committed_baseline(tmp_path, monkeypatch) -> None:
+    # The project's own ROI gate: a change that lowers any committed policy's simulated profit or ROI fails here.
     monkeypatch.chdir(CONF.parent)
-    passed, _ = regress(_cfg("regress", []), tmp_path)
-    assert passed
+    passed, table = regress(_cfg("regress", []), tmp_path)
+    assert passed and len(table) == 10
 
 
 def test_regress_exits_non_zero_with_a_table(tmp_path) -> None:
