@@ -167,3 +167,24 @@ def test_ray_launcher_runs_the_sweep_on_a_local_ray_instance(tmp_path) -> None:
         shutil.rmtree(ray_tmp, ignore_errors=True)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert sorted(summary["agent"]) == ["ppo", "uniform"] and (summary["seeds"] == 2).all()
+
+
+def test_evaluate_sweeps_a_scenario_parameter_with_one_row_per_policy_and_setting(tmp_path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.evaluate",
+        "-m",
+        f"hydra.sweep.dir={tmp_path}",
+        "simulator.offer_cost=0.1,2.0",
+        "policies=[no_discount,{name:uniform,depth:0.1}]",
+        "n_shoppers=30",
+        "horizon=3",
+    ]
+    subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=300)
+    summary = pd.read_csv(tmp_path / "summary.csv").set_index(["simulator.offer_cost", "policy"])
+    assert len(summary) == 4 and (summary["seeds"] == 1).all()
+    # Each offer costs 1.90 more: 3 weekly offers to every shopper cost 5.70 more per shopper.
+    cheap, dear = summary.loc[(0.1, "uniform"), "profit"], summary.loc[(2.0, "uniform"), "profit"]
+    assert cheap - dear == pytest.approx(3 * 1.9, abs=1e-6)
+    assert summary.loc[(0.1, "no_discount"), "profit"] == summary.loc[(2.0, "no_discount"), "profit"]
