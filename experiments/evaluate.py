@@ -53,7 +53,7 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     write_csv(out / "metrics.csv", metrics)
     write_csv(out / "segments.csv", pd.concat(tables["segments"], ignore_index=True))
     write_csv(out / "cohorts.csv", pd.concat(tables["cohorts"], ignore_index=True))
-    Console().print(f"written: {out / 'metrics.json'}, {out / 'metrics.csv'}")
+    Console(soft_wrap=True).print(f"written: {out / 'metrics.json'}, {out / 'metrics.csv'}")
     return metrics
 
 

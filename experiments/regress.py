@@ -45,7 +45,7 @@ def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.Dat
     if cfg["update"]:  # cfg.update would be the mapping method
         rows = current.to_dict(orient="records")
         write_json(baseline_path, {"format": BASELINE_FORMAT, "settings": settings, "rows": rows})
-        Console().print(f"baseline rewritten: {baseline_path} ({len(rows)} rows)")
+        Console(soft_wrap=True).print(f"baseline rewritten: {baseline_path} ({len(rows)} rows)")
         return True, current
     baseline = _load(baseline_path, settings)
     table = current.merge(baseline, on=["policy", "scenario"], how="left", suffixes=("", "_baseline"))

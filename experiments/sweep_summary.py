@@ -226,7 +226,8 @@ def write_sweep_summary(
     console.print(table)
     if missing:
         console.print(f"[yellow]{missing} run(s) wrote no {metrics_file}; see runs.csv[/]")
-    console.print(f"written: {sweep_dir / 'summary.csv'}, {sweep_dir / 'summary.md'}, {sweep_dir / 'runs.csv'}")
+    written = f"written: {sweep_dir / 'summary.csv'}, {sweep_dir / 'summary.md'}, {sweep_dir / 'runs.csv'}"
+    console.print(written, soft_wrap=True)
     return summary
 
 

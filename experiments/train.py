@@ -90,7 +90,7 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
         log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
     write_json(run / "metrics.json", {"policy": cfg.agent.name, "scenario": params.name, **metrics})
-    Console().print(
+    Console(soft_wrap=True).print(
         f"{cfg.agent.name} on {params.name}: profit {metrics['profit']:.2f} {params.currency} per shopper, "
         f"incremental {metrics['incremental_profit']:+.2f}; written to {run}"
     )
@@ -118,7 +118,9 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path) -> BaseAlgor
         buffer = checkpoints / f"{agent.name}_replay_buffer__{steps}_steps.pkl"
         if buffer.is_file():
             model.load_replay_buffer(buffer)
-        Console().print(f"resuming {agent.name} from {path.name} ({model.num_timesteps:,} of {total:,} timesteps)")
+        Console(soft_wrap=True).print(
+            f"resuming {agent.name} from {path.name} ({model.num_timesteps:,} of {total:,} timesteps)"
+        )
     else:
         model = build_model(
             instantiate(agent.algorithm),
