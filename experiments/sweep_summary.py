@@ -207,13 +207,14 @@ def write_sweep_summary(
         return pd.DataFrame()
     write_csv(sweep_dir / "runs.csv", runs)
     summary = summarise_sweep(runs, metrics, seed_keys)
-    missing = int((runs["status"] != "ok").sum())
+    jobs = runs.drop_duplicates("run")  # a job of evaluate or compare writes one row per policy
+    missing = int((jobs["status"] != "ok").sum())
     if summary.empty:
-        console.print(f"sweep summary: none of {len(runs)} runs under {sweep_dir} wrote {metrics_file}")
+        console.print(f"sweep summary: none of {len(jobs)} runs under {sweep_dir} wrote {metrics_file}")
         return summary
     shown = [m for m in shown if m in summary.columns]
     write_csv(sweep_dir / "summary.csv", summary)
-    title = f"Sweep summary: {len(runs) - missing} runs, mean [95 % interval over seeds]"
+    title = f"Sweep summary: {len(jobs) - missing} runs, mean [95 % interval over seeds]"
     atomic_write_text(sweep_dir / "summary.md", f"# {title}\n\n" + summary_markdown(summary, shown))
     table = Table(title=title)
     keys = varying_keys(summary)

@@ -181,7 +181,8 @@ def test_evaluate_sweeps_a_scenario_parameter_with_one_row_per_policy_and_settin
         "n_shoppers=30",
         "horizon=3",
     ]
-    subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=300)
+    out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, check=True, timeout=300)
+    assert "Sweep summary: 2 runs" in out.stdout  # two jobs, two policy rows each
     summary = pd.read_csv(tmp_path / "summary.csv").set_index(["simulator.offer_cost", "policy"])
     assert len(summary) == 4 and (summary["seeds"] == 1).all()
     # Each offer costs 1.90 more: 3 weekly offers to every shopper cost 5.70 more per shopper.
