@@ -100,18 +100,24 @@ def test_joblib_launcher_trains_sb3_agents_in_parallel_processes(tmp_path) -> No
     assert summary.loc[0, "seeds"] == 2 and summary.loc[0, "profit"] == pytest.approx(runs["profit"].mean())
 
 
-def test_optuna_sweeper_maximises_the_evaluation_profit(tmp_path) -> None:
+def test_optuna_sweeper_maximises_the_evaluation_profit_and_keeps_the_study(tmp_path) -> None:
+    import optuna  # the [optuna] extra, part of [dev]
+
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"  # needs SQLAlchemy < 2 under optuna 2 (the [optuna] extra)
     _sweep(
         tmp_path,
         "hparams_search=ppo_optuna",
         "hydra.sweeper.n_trials=3",
         "hydra.sweeper.sampler.n_startup_trials=2",
+        f"hydra.sweeper.storage={storage}",
         *TINY_PPO,
     )
     best = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
     runs = pd.read_csv(tmp_path / "runs.csv")
     assert len(runs) == 3 and runs["agent.algorithm.learning_rate"].nunique() == 3  # one trial each
     assert best["best_value"] == pytest.approx(runs["profit"].max())
+    study = optuna.load_study(study_name="ppo_default", storage=storage)
+    assert len(study.trials) == 3 and study.best_value == pytest.approx(best["best_value"])
 
 
 def test_submitit_local_launcher_runs_the_sweep(tmp_path) -> None:
