@@ -103,7 +103,8 @@ class ShopMetricsCallback(BaseCallback):
         return True
 
     def _on_training_end(self) -> None:
-        self.evaluate_now()
+        if not self.history or self.history[-1]["timesteps"] != self.num_timesteps:  # not just evaluated
+            self.evaluate_now()
         self.logger.dump(self.num_timesteps)
 
     def evaluate_now(self) -> dict[str, float]:

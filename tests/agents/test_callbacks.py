@@ -33,3 +33,10 @@ def test_shop_scalars_and_hparams_reach_tensorboard(tmp_path) -> None:
 def test_bad_frequency_is_rejected() -> None:
     with pytest.raises(ValueError, match="eval_every: expected a positive number of timesteps, got 0"):
         ShopMetricsCallback(eval_every=0)
+
+
+def test_a_final_evaluation_is_not_repeated_when_the_last_step_just_evaluated() -> None:
+    model = make_model("a2c", hyperparams={"n_steps": 4}, env={"n_envs": 4}, horizon=4)
+    callback = ShopMetricsCallback("default", eval_every=32, n_shoppers=10, horizon=4)
+    model.learn(64, callback=callback)  # evaluations due at 32 and 64; training ends at 64
+    assert [h["timesteps"] for h in callback.history] == [32.0, 64.0]
