@@ -18,7 +18,6 @@ the sweep directory on a shared file system.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,11 +34,11 @@ from scipy import stats
 
 from agents.callbacks import SHOP_METRICS
 from agents.storage import atomic_write_text, write_csv
-
-log = logging.getLogger(__name__)
+from experiments.tables import markdown_table
 
 SEED_KEYS = ("seed", "train_seed")
 ROW_KEYS = ("policy", "scenario")  # columns of metrics.json rows that identify what was measured
+SHOWN = ("profit", "incremental_profit", "roi", "retention")  # metrics printed; summary.csv has them all
 
 
 def read_runs(sweep_dir: str | Path, metrics_file: str = "metrics.json") -> pd.DataFrame:
@@ -171,15 +170,15 @@ def _value(value: Any) -> str:
     return str(value) if number.is_integer() else f"{number:.4g}"
 
 
-def summary_markdown(summary: pd.DataFrame, shown: Sequence[str]) -> str:
-    """The summary as a Markdown table: varying settings, seeds, then ``mean [low, high]`` per metric."""
+def display_table(summary: pd.DataFrame, shown: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows to show: the varying settings, ``seeds``, then ``mean [low, high]`` per metric."""
     keys = varying_keys(summary)
     header = [*(_label(k, keys) for k in keys), "seeds", *shown]
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
-    for _, row in summary.iterrows():
-        cells = [_value(row[k]) for k in keys] + [str(row["seeds"])] + [_with_interval(row, m) for m in shown]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [
+        [*(_value(row[k]) for k in keys), str(row["seeds"]), *(_with_interval(row, m) for m in shown)]
+        for _, row in summary.iterrows()
+    ]
+    return header, rows
 
 
 def _with_interval(row: pd.Series, metric: str) -> str:
@@ -195,7 +194,7 @@ def write_sweep_summary(
     metrics_file: str = "metrics.json",
     metrics: Sequence[str] = SHOP_METRICS,
     seed_keys: Sequence[str] = SEED_KEYS,
-    shown: Sequence[str] = ("profit", "incremental_profit", "roi", "retention"),
+    shown: Sequence[str] = SHOWN,
     console: Console | None = None,
 ) -> pd.DataFrame:
     """Read, summarise, print and write ``runs.csv``, ``summary.csv`` and ``summary.md`` in ``sweep_dir``."""
@@ -215,15 +214,14 @@ def write_sweep_summary(
     shown = [m for m in shown if m in summary.columns]
     write_csv(sweep_dir / "summary.csv", summary)
     title = f"Sweep summary: {len(jobs) - missing} runs, mean [95 % interval over seeds]"
-    atomic_write_text(sweep_dir / "summary.md", f"# {title}\n\n" + summary_markdown(summary, shown))
+    header, rows = display_table(summary, shown)
+    atomic_write_text(sweep_dir / "summary.md", f"# {title}\n\n" + markdown_table(header, rows))
+    n_keys = len(header) - 1 - len(shown)
     table = Table(title=title)
-    keys = varying_keys(summary)
-    for column in keys:
-        table.add_column(_label(column, keys), justify="left")
-    for column in ("seeds", *shown):
-        table.add_column(column, justify="right")
-    for _, row in summary.iterrows():
-        table.add_row(*(_value(row[k]) for k in keys), str(row["seeds"]), *(_with_interval(row, m) for m in shown))
+    for i, column in enumerate(header):
+        table.add_column(column, justify="left" if i < n_keys else "right")
+    for cells in rows:
+        table.add_row(*cells)
     console.print(table)
     if missing:
         console.print(f"[yellow]{missing} run(s) wrote no {metrics_file}; see runs.csv[/]")
@@ -245,7 +243,7 @@ class SweepSummaryCallback(Callback):
         self,
         metrics_file: str = "metrics.json",
         seed_keys: Sequence[str] = SEED_KEYS,
-        shown: Sequence[str] = ("profit", "incremental_profit", "roi", "retention"),
+        shown: Sequence[str] = SHOWN,
     ) -> None:
         self.metrics_file = metrics_file
         self.seed_keys = tuple(seed_keys)

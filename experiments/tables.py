@@ -52,9 +52,14 @@ def print_leaderboard(summary: pd.DataFrame, title: str, currency: str = "EUR") 
     Console(width=160).print(table)
 
 
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table of display strings."""
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
 def to_markdown(summary: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table."""
     frame = leaderboard(summary)
-    lines = ["| " + " | ".join(frame.columns) + " |", "| " + " | ".join("---" for _ in frame.columns) + " |"]
-    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join(lines) + "\n"
+    return markdown_table(list(frame.columns), [[str(v) for v in row] for row in frame.itertuples(index=False)])

@@ -76,7 +76,8 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
-    if "algorithm" in cfg.agent:
+    sb3 = "algorithm" in cfg.agent
+    if sb3:
         policy = _train_sb3(cfg, params, run)
     else:
         policy = instantiate(cfg.agent.policy)
@@ -84,7 +85,7 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     evaluation = cfg.evaluation
     row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name)
     metrics = {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
-    if "algorithm" not in cfg.agent:  # SB3 runs log through ShopMetricsCallback
+    if not sb3:  # SB3 runs log through ShopMetricsCallback
         hparams = {"algorithm": cfg.agent.name, "seed": int(cfg.seed)}
         settings = OmegaConf.to_container(cfg.agent.policy, resolve=True)
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
