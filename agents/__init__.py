@@ -6,14 +6,14 @@ runs it against the no-discount counterfactual on the same shoppers.
 
 from typing import Any
 
-from agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
-from agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
-from agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
-from agents.oracle import MyopicOraclePolicy, OraclePolicy
-from agents.rule_based import RuleBasedPolicy
-from agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
-from agents.storage import load_policy, save_policy
-from agents.supervised import (
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
+from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
+from discountsim.agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
+from discountsim.agents.rule_based import RuleBasedPolicy
+from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
+from discountsim.agents.storage import load_policy, save_policy
+from discountsim.agents.supervised import (
     FitReport,
     SupervisedPolicy,
     fit_supervised,

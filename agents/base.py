@@ -13,12 +13,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+from discountsim.envs import DiscountActions
+from discountsim.envs.actions import ActionType
+from discountsim.simulators import ShopperState, SimulatorParams, feature_names, load_scenario
+from discountsim.simulators.config_schema import to_dict
 from numpy.typing import NDArray
-
-from envs import DiscountActions
-from envs.actions import ActionType
-from simulators import ShopperState, SimulatorParams, feature_names, load_scenario
-from simulators.config_schema import to_dict
 
 
 class DiscountPolicy(ABC):

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from discountsim.agents.base import DiscountPolicy
+from discountsim.simulators import RandomGridLoggingPolicy
 from numpy.typing import NDArray
-
-from agents.base import DiscountPolicy
-from simulators import RandomGridLoggingPolicy
 
 
 class NoDiscountPolicy(DiscountPolicy):

@@ -11,11 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from discountsim.agents.evaluation import evaluate
+from discountsim.simulators import SimulatorParams
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import HParam, Logger, configure
-
-from agents.evaluation import evaluate
-from simulators import SimulatorParams
 
 SHOP_METRICS = (
     "profit",

@@ -13,14 +13,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
+from discountsim.envs import CohortMap, DiscountActions
+from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
+from discountsim.simulators.rollout import DiscountRule
 from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
-
-from agents.base import DiscountPolicy, PrivilegedPolicy
-from envs import CohortMap, DiscountActions
-from simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
-from simulators.rollout import DiscountRule
 
 _Z95 = 1.959963984540054
 PER_SHOPPER_METRICS = (
@@ -137,7 +136,7 @@ def evaluate(
     if baseline is None:
         baseline = rollout(params, keys, _no_discount, horizon)
     if oracle is True:
-        from agents.oracle import OraclePolicy
+        from discountsim.agents.oracle import OraclePolicy
 
         oracle = rollout(params, keys, policy_rule(OraclePolicy(), params, n_shoppers, horizon), horizon)
     for what, other in (("baseline", baseline), ("oracle", oracle)):
@@ -284,7 +283,7 @@ def evaluate_lineup(
     reference: RolloutTotals | None = None
     reference_policy: Any = None
     if oracle:
-        from agents.oracle import OraclePolicy
+        from discountsim.agents.oracle import OraclePolicy
 
         given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
         reference_policy = given[0] if given else OraclePolicy()

@@ -13,11 +13,10 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+from discountsim.agents.base import PrivilegedPolicy
+from discountsim.simulators import ShopperState, SimulatorParams
+from discountsim.simulators.planning import PlanningGrid, ShopperPlan, action_values, solve
 from numpy.typing import NDArray
-
-from agents.base import PrivilegedPolicy
-from simulators import ShopperState, SimulatorParams
-from simulators.planning import PlanningGrid, ShopperPlan, action_values, solve
 
 
 class MyopicOraclePolicy(PrivilegedPolicy):

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from discountsim.agents.base import ScenarioPolicy
+from discountsim.simulators import SimulatorParams, feature_index
 from numpy.typing import NDArray
-
-from agents.base import ScenarioPolicy
-from simulators import SimulatorParams, feature_index
 
 _FREQUENCY_SCALE = 3.0  # smoothed purchases at which the purchase signal saturates
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 import yaml
+from discountsim.agents.storage import atomic_write
+from discountsim.envs import ShopperVecEnv
+from discountsim.simulators import SimulatorParams, load_scenario
+from discountsim.simulators.config_schema import to_dict
+from discountsim.simulators.package_data import conf_dir
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
-
-from agents.storage import atomic_write
-from envs import ShopperVecEnv
-from simulators import SimulatorParams, load_scenario
-from simulators.config_schema import to_dict
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
@@ -36,7 +36,7 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "dqn": DQN,
     "recurrent_ppo": RecurrentPPO,
 }
-AGENT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf" / "agent"
+AGENT_CONFIG_DIR = conf_dir() / "agent"
 SB3_METADATA = "discountsim.json"
 # Keys of conf/agent/<name>.yaml's ``algorithm`` block that are Hydra's or ours, not SB3 arguments.
 _NOT_SB3 = ("_target_", "_partial_", "_convert_")

@@ -72,10 +72,9 @@ POLICY_FORMAT = "discountsim-policy"
 def save_policy(policy: Any, path: str | Path) -> Path:
     """Save a policy atomically: a hand-written one as JSON (its name, constructor arguments and
     learned state), an SB3 model as its zip (``.zip`` is appended if missing)."""
+    from discountsim.agents.base import DiscountPolicy
+    from discountsim.agents.sb3_agents import save_sb3
     from stable_baselines3.common.base_class import BaseAlgorithm
-
-    from agents.base import DiscountPolicy
-    from agents.sb3_agents import save_sb3
 
     if isinstance(policy, BaseAlgorithm):
         return save_sb3(policy, path)
@@ -105,8 +104,8 @@ def load_policy(path: str | Path, algorithm: str | None = None) -> Any:
         FileNotFoundError: The file does not exist (the message names it).
         ValueError: The file is not a saved DiscountSim policy or names an unknown policy.
     """
-    from agents import make_policy
-    from agents.sb3_agents import load_sb3
+    from discountsim.agents import make_policy
+    from discountsim.agents.sb3_agents import load_sb3
 
     path = Path(path)
     if not path.is_file():

@@ -24,11 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from numpy.typing import NDArray
-from torch import nn
-
-from agents.base import ScenarioPolicy
-from simulators import (
+from discountsim.agents.base import ScenarioPolicy
+from discountsim.simulators import (
     RandomGridLoggingPolicy,
     ShopperSimulator,
     SimulatorParams,
@@ -36,7 +33,9 @@ from simulators import (
     feature_names,
     generate_behaviour_log,
 )
-from simulators.behaviour_log import log_periods
+from discountsim.simulators.behaviour_log import log_periods
+from numpy.typing import NDArray
+from torch import nn
 
 TARGETS = ("purchased", "profit")
 

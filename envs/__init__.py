@@ -9,22 +9,21 @@ Importing this package registers, for ``gymnasium.make``:
 ``ShopperVecEnv`` runs many shoppers in lockstep as an SB3 ``VecEnv``.
 """
 
+from discountsim.envs.actions import DiscountActions
+from discountsim.envs.campaign_env import CampaignEnv
+from discountsim.envs.cohorts import CohortMap
+from discountsim.envs.info import INFO_KEYS
+from discountsim.envs.shopper_env import ShopperEnv
+from discountsim.envs.shopper_vec_env import ShopperVecEnv
 from gymnasium.envs.registration import register, registry
-
-from envs.actions import DiscountActions
-from envs.campaign_env import CampaignEnv
-from envs.cohorts import CohortMap
-from envs.info import INFO_KEYS
-from envs.shopper_env import ShopperEnv
-from envs.shopper_vec_env import ShopperVecEnv
 
 ENV_IDS = ("DiscountSim/Shopper-v0", "DiscountSim/ShopperDiscrete-v0", "DiscountSim/Campaign-v0")
 
 # Dynamics or reward changes must bump the -vN suffix.
 _REGISTRATIONS = {
-    "DiscountSim/Shopper-v0": ("envs.shopper_env:ShopperEnv", {}),
-    "DiscountSim/ShopperDiscrete-v0": ("envs.shopper_env:ShopperEnv", {"action_type": "discrete"}),
-    "DiscountSim/Campaign-v0": ("envs.campaign_env:CampaignEnv", {}),
+    "DiscountSim/Shopper-v0": ("discountsim.envs.shopper_env:ShopperEnv", {}),
+    "DiscountSim/ShopperDiscrete-v0": ("discountsim.envs.shopper_env:ShopperEnv", {"action_type": "discrete"}),
+    "DiscountSim/Campaign-v0": ("discountsim.envs.campaign_env:CampaignEnv", {}),
 }
 for _env_id, (_entry_point, _kwargs) in _REGISTRATIONS.items():
     if _env_id not in registry:

@@ -12,12 +12,9 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
-from numpy.typing import NDArray
-
-from envs.actions import DiscountActions
-from envs.cohorts import CohortMap
-from simulators import (
+from discountsim.envs.actions import DiscountActions
+from discountsim.envs.cohorts import CohortMap
+from discountsim.simulators import (
     ShopperState,
     SimulatorParams,
     check_count,
@@ -28,6 +25,8 @@ from simulators import (
     spawn_keys,
     transition,
 )
+from gymnasium import spaces
+from numpy.typing import NDArray
 
 # Per-cohort statistics in the observation, each the cohort mean of an observed feature.
 COHORT_FEATURES = ("browse", "cart", "frequency", "avg_discount", "recent_offers")

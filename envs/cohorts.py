@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from discountsim.simulators import SimulatorParams, feature_index, feature_names
 from numpy.typing import NDArray
-
-from simulators import SimulatorParams, feature_index, feature_names
 
 RECENCY_TIERS = ("active", "lapsing", "dormant")
 _LOG_53 = np.log(53.0)

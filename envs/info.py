@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from simulators import Outcome
+from discountsim.simulators import Outcome
 
 INFO_KEYS = ("revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs", "profit", "purchased", "discount")
 

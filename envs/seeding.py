@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from discountsim.simulators import episode_keys
 from numpy.typing import NDArray
-
-from simulators import episode_keys
 
 SEED_SPACE = 2**63
 

@@ -7,13 +7,10 @@ from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
-from numpy.typing import NDArray
-
-from envs.actions import ActionType, DiscountActions
-from envs.info import step_info
-from envs.seeding import SEED_SPACE, ShopperSequences
-from simulators import (
+from discountsim.envs.actions import ActionType, DiscountActions
+from discountsim.envs.info import step_info
+from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
+from discountsim.simulators import (
     ShopperState,
     SimulatorParams,
     check_count,
@@ -23,6 +20,8 @@ from simulators import (
     observe,
     transition,
 )
+from gymnasium import spaces
+from numpy.typing import NDArray
 
 
 class ShopperEnv(gym.Env):

@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gymnasium import spaces
-from numpy.typing import NDArray
-from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
-
-from envs.actions import ActionType, DiscountActions
-from envs.info import step_infos
-from envs.seeding import SEED_SPACE, ShopperSequences
-from simulators import (
+from discountsim.envs.actions import ActionType, DiscountActions
+from discountsim.envs.info import step_infos
+from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
+from discountsim.simulators import (
     ShopperState,
     SimulatorParams,
     check_count,
@@ -32,6 +28,9 @@ from simulators import (
     reset_where,
     transition,
 )
+from gymnasium import spaces
+from numpy.typing import NDArray
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
 
 
 class ShopperVecEnv(VecEnv):

@@ -1,6 +1,4 @@
-"""Hydra entry points of DiscountSim; run each as ``python -m experiments.<name>`` or ``discountsim <name>``."""
+"""Hydra entry points of DiscountSim: ``discountsim <name>``, or ``python -m discountsim.experiments.<name>``."""
 
-from pathlib import Path
-
-# Absolute, so that Hydra finds conf/ whether an entry point runs as __main__ or is imported by the CLI.
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+# Hydra reads the configs from the installed package, so every job runs from any directory.
+CONFIG_DIR = "pkg://discountsim.conf"

@@ -1,7 +1,7 @@
 """Speed benchmark: shopper-steps per second of the simulator and the environments on this machine.
 
-    python -m experiments.benchmark [--n-sim 100000] [--n-vec 1024] [--seconds 3]
-    python -m experiments.benchmark policies [...]   # the policy benchmark (experiments/policy_benchmark.py)
+    discountsim benchmark [--n-sim 100000] [--n-vec 1024] [--seconds 3]
+    discountsim benchmark policies [...]   # the policy benchmark (experiments/policy_benchmark.py)
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` in a
@@ -19,11 +19,10 @@ from collections.abc import Callable
 
 import gymnasium as gym
 import numpy as np
+from discountsim import envs
+from discountsim.simulators import initial_state, load_scenario, observe, spawn_keys, transition
 from rich.console import Console
 from rich.table import Table
-
-import envs
-from simulators import initial_state, load_scenario, observe, spawn_keys, transition
 
 
 def _rate(step: Callable[[], int], seconds: float) -> float:
@@ -79,7 +78,7 @@ def bench_single_env(seconds: float) -> float:
 def main(argv: list[str] | None = None) -> dict[str, float] | object:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["policies"]:
-        from experiments import policy_benchmark
+        from discountsim.experiments import policy_benchmark
 
         return policy_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

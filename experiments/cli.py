@@ -1,4 +1,4 @@
-"""``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``experiments.<command>``.
+"""``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``discountsim.experiments.<command>``.
 
 Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress`` (Hydra
 overrides follow) and
@@ -11,13 +11,13 @@ import importlib
 import sys
 
 COMMANDS = {
-    "simulate": "experiments.simulate",
-    "train": "experiments.train",
-    "evaluate": "experiments.evaluate",
-    "compare": "experiments.compare",
-    "stress": "experiments.stress",
-    "regress": "experiments.regress",
-    "benchmark": "experiments.benchmark",
+    "simulate": "discountsim.experiments.simulate",
+    "train": "discountsim.experiments.train",
+    "evaluate": "discountsim.experiments.evaluate",
+    "compare": "discountsim.experiments.compare",
+    "stress": "discountsim.experiments.stress",
+    "regress": "discountsim.experiments.regress",
+    "benchmark": "discountsim.experiments.benchmark",
 }
 
 

@@ -1,6 +1,6 @@
 """Compare the whole line-up on one scenario: the README's main command.
 
-    python -m experiments.compare [simulator=<scenario>] [agents='[ppo,a2c]'] [timesteps=...] [n_shoppers=...]
+    discountsim compare [simulator=<scenario>] [agents='[ppo,a2c]'] [timesteps=...] [n_shoppers=...]
 
 Trains the supervised baseline and the SB3 agents on a small budget, evaluates every policy
 (no_discount, uniform, rule_based, supervised, the agents, myopic_oracle, oracle) on the same
@@ -14,20 +14,19 @@ from pathlib import Path
 
 import hydra
 import pandas as pd
+from discountsim.agents import evaluate_lineup
+from discountsim.agents.storage import atomic_write_text, write_csv, write_json
+from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.lineup import build_lineup
+from discountsim.experiments.report import write_report
+from discountsim.experiments.simulate import fixed_discount_table
+from discountsim.experiments.tables import print_leaderboard, to_markdown
+from discountsim.simulators import SimulatorParams
+from discountsim.simulators.planning import coverage
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-
-from agents import evaluate_lineup
-from agents.storage import atomic_write_text, write_csv, write_json
-from experiments import CONFIG_DIR
-from experiments.lineup import build_lineup
-from experiments.report import write_report
-from experiments.simulate import fixed_discount_table
-from experiments.tables import print_leaderboard, to_markdown
-from simulators import SimulatorParams
-from simulators.planning import coverage
 
 
 def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:

@@ -1,6 +1,6 @@
 """Evaluate saved or built-in policies on scenarios; writes ``metrics.json`` and ``metrics.csv`` atomically.
 
-    python -m experiments.evaluate policies='[no_discount,rule_based,path/to/model.zip]' [scenarios='[...]']
+    discountsim evaluate policies='[no_discount,rule_based,path/to/model.zip]' [scenarios='[...]']
 
 One row per policy x scenario with every evaluator column (means per shopper with 95 % intervals,
 ROI, oracle share), all policies of a scenario on the same shoppers (common random numbers);
@@ -14,17 +14,16 @@ from typing import Any
 
 import hydra
 import pandas as pd
+from discountsim.agents import evaluate_lineup
+from discountsim.agents.storage import write_csv, write_json
+from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.policies import resolve_policy
+from discountsim.experiments.tables import print_leaderboard
+from discountsim.simulators import SimulatorParams, load_scenario
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
-
-from agents import evaluate_lineup
-from agents.storage import write_csv, write_json
-from experiments import CONFIG_DIR
-from experiments.policies import resolve_policy
-from experiments.tables import print_leaderboard
-from simulators import SimulatorParams, load_scenario
 
 
 def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:

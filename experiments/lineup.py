@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from discountsim.agents import fit_supervised, make_policy, train_sb3
+from discountsim.agents.callbacks import ShopMetricsCallback
+from discountsim.simulators import SimulatorParams
 from rich.console import Console
-
-from agents import fit_supervised, make_policy, train_sb3
-from agents.callbacks import ShopMetricsCallback
-from simulators import SimulatorParams
 
 
 @dataclass

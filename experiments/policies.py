@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from agents import POLICIES, load_policy
-from simulators import SimulatorParams
+from discountsim.agents import POLICIES, load_policy
+from discountsim.simulators import SimulatorParams
 
 
 def _build(cls: Any, params: SimulatorParams, kwargs: dict[str, Any]) -> Any:

@@ -1,6 +1,6 @@
 """Policy benchmark: every policy trained on a small budget and judged on the same shoppers.
 
-    python -m experiments.benchmark policies [--scenarios default reference_heavy myopic]
+    discountsim benchmark policies [--scenarios default reference_heavy myopic]
         [--algorithms ppo a2c dqn sac td3 recurrent_ppo] [--timesteps-scale 1.0]
         [--n-eval 3000] [--seed 5] [--out benchmark-results]
 
@@ -20,14 +20,13 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from discountsim.agents import ALGORITHMS, agent_config, evaluate_lineup
+from discountsim.agents.storage import write_csv
+from discountsim.experiments.lineup import build_lineup
+from discountsim.experiments.tables import print_leaderboard
+from discountsim.simulators import load_scenario
+from discountsim.simulators.planning import coverage
 from rich.console import Console
-
-from agents import ALGORITHMS, agent_config, evaluate_lineup
-from agents.storage import write_csv
-from experiments.lineup import build_lineup
-from experiments.tables import print_leaderboard
-from simulators import load_scenario
-from simulators.planning import coverage
 
 
 def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list[tuple[str, bool, str]]:

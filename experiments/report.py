@@ -14,11 +14,10 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 import pandas as pd
-
-from agents import Lineup
-from agents.storage import atomic_write, atomic_write_text
-from experiments.tables import to_markdown
-from simulators import SimulatorParams
+from discountsim.agents import Lineup
+from discountsim.agents.storage import atomic_write, atomic_write_text
+from discountsim.experiments.tables import to_markdown
+from discountsim.simulators import SimulatorParams
 
 
 def _save(fig: plt.Figure, path: Path) -> str:

@@ -1,6 +1,6 @@
 """Quick-start job: a simulated year of one population under a few uniform discounts.
 
-    python -m experiments.simulate [simulator=<scenario>] [n_shoppers=...] [discounts=[...]]
+    discountsim simulate [simulator=<scenario>] [n_shoppers=...] [discounts=[...]]
 
 Every discount level is applied to the same shoppers with the same random draws (common random
 numbers), so the differences between rows are caused by the discount alone. Prints a table and
@@ -15,16 +15,15 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
+from discountsim.agents.evaluation import summarise
+from discountsim.agents.storage import write_csv
+from discountsim.experiments import CONFIG_DIR
+from discountsim.simulators import SimulatorParams, check_discount, rollout, spawn_keys
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
-
-from agents.evaluation import summarise
-from agents.storage import write_csv
-from experiments import CONFIG_DIR
-from simulators import SimulatorParams, check_discount, rollout, spawn_keys
 
 TABLE_COLUMNS = ("profit", "revenue", "promotion_cost", "cogs", "incremental_profit", "roi", "conversion", "retention")
 

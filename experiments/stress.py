@@ -1,6 +1,6 @@
 """Stress-test one policy across scenarios against the default (reference) scenario.
 
-    python -m experiments.stress policy=<name | checkpoint | package.module:Class> [cases=...]
+    discountsim stress policy=<name | checkpoint | package.module:Class> [cases=...]
 
 Each case is a scenario (and optionally a promotion budget: ``budget_share`` x the policy's own
 spend per week on the reference scenario). The policy and no discount run on the same shoppers in
@@ -16,17 +16,16 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
+from discountsim.agents import evaluate
+from discountsim.agents.storage import write_csv, write_json
+from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.policies import resolve_policy
+from discountsim.simulators import SimulatorParams, load_scenario
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
-
-from agents import evaluate
-from agents.storage import write_csv, write_json
-from experiments import CONFIG_DIR
-from experiments.policies import resolve_policy
-from simulators import SimulatorParams, load_scenario
 
 METRICS = ("profit", "incremental_profit", "roi", "promotion_cost", "conversion", "retention", "avg_discount")
 REFERENCE = "reference"

@@ -25,16 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import yaml
+from discountsim.agents.callbacks import SHOP_METRICS
+from discountsim.agents.storage import atomic_write_text, write_csv
+from discountsim.experiments.tables import markdown_table
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 from scipy import stats
-
-from agents.callbacks import SHOP_METRICS
-from agents.storage import atomic_write_text, write_csv
-from experiments.tables import markdown_table
 
 SEED_KEYS = ("seed", "train_seed")
 ROW_KEYS = ("policy", "scenario")  # columns of metrics.json rows that identify what was measured

@@ -1,7 +1,7 @@
 """Train one agent on one scenario.
 
-    python -m experiments.train agent=ppo simulator=default [total_timesteps=...] [seed=...]
-    python -m experiments.train agent=ppo resume=true      # continue after a kill
+    discountsim train agent=ppo simulator=default [total_timesteps=...] [seed=...]
+    discountsim train agent=ppo resume=true      # continue after a kill
 
 SB3 agents train on ``ShopperVecEnv`` with their tuned settings (``conf/agent/<name>.yaml``),
 write an atomic checkpoint every ``checkpoint_every`` timesteps to ``<run>/checkpoints``, log
@@ -19,20 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from discountsim.agents import ALGORITHMS, evaluate, save_policy
+from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics
+from discountsim.agents.sb3_agents import build_model, save_sb3
+from discountsim.agents.storage import atomic_write, write_json
+from discountsim.envs import ShopperVecEnv
+from discountsim.experiments import CONFIG_DIR
+from discountsim.simulators import SimulatorParams
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback
-
-from agents import ALGORITHMS, evaluate, save_policy
-from agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics
-from agents.sb3_agents import build_model, save_sb3
-from agents.storage import atomic_write, write_json
-from envs import ShopperVecEnv
-from experiments import CONFIG_DIR
-from simulators import SimulatorParams
 
 _STEPS = re.compile(r"_(\d+)_steps\.zip$")
 

@@ -4,10 +4,10 @@ See ``dynamics`` for the equations, ``params`` for their parameters, ``transitio
 ``observation`` for what policies see and ``conf/simulator/*.yaml`` for the built-in scenarios.
 """
 
-from simulators.behaviour_log import RandomGridLoggingPolicy, generate_behaviour_log
-from simulators.config_schema import ScenarioError, check_count
-from simulators.observation import feature_bounds, feature_index, feature_names, observe
-from simulators.params import (
+from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy, generate_behaviour_log
+from discountsim.simulators.config_schema import ScenarioError, check_count
+from discountsim.simulators.observation import feature_bounds, feature_index, feature_names, observe
+from discountsim.simulators.params import (
     BehaviourParams,
     CategoryParams,
     DynamicsSwitches,
@@ -18,13 +18,13 @@ from simulators.params import (
     SegmentParams,
     SimulatorParams,
 )
-from simulators.population import draw_traits, initial_state, spawn_keys
-from simulators.random_streams import episode_keys
-from simulators.rollout import RolloutTotals, rollout
-from simulators.scenarios import available_scenarios, build_scenario, load_scenario
-from simulators.simulator import ShopperSimulator
-from simulators.state import Outcome, ShopperState, ShopperTraits
-from simulators.transition import check_discount, reset_where, transition
+from discountsim.simulators.population import draw_traits, initial_state, spawn_keys
+from discountsim.simulators.random_streams import episode_keys
+from discountsim.simulators.rollout import RolloutTotals, rollout
+from discountsim.simulators.scenarios import available_scenarios, build_scenario, load_scenario
+from discountsim.simulators.simulator import ShopperSimulator
+from discountsim.simulators.state import Outcome, ShopperState, ShopperTraits
+from discountsim.simulators.transition import check_discount, reset_where, transition
 
 __all__ = [
     "BehaviourParams",

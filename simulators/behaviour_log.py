@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.simulator import ShopperSimulator
 from numpy.typing import NDArray
-
-from simulators.config_schema import check_count
-from simulators.params import SimulatorParams
-from simulators.simulator import ShopperSimulator
 
 LoggingPolicy = Callable[[NDArray[np.float32]], tuple[NDArray[np.float64], NDArray[np.float64]]]
 """Maps observations ``(n, n_features)`` to discounts ``(n,)`` and their propensities ``(n,)``."""

@@ -15,9 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from discountsim.simulators.params import PERIODS_PER_YEAR, BehaviourParams, SeasonalityParams
 from numpy.typing import NDArray
-
-from simulators.params import PERIODS_PER_YEAR, BehaviourParams, SeasonalityParams
 
 Array = NDArray[np.float64]
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from discountsim.simulators import dynamics
+from discountsim.simulators.params import PERIODS_PER_YEAR, SeasonalityParams, SimulatorParams
+from discountsim.simulators.state import ShopperState
+from discountsim.simulators.transition import recent_offers
 from numpy.typing import NDArray
-
-from simulators import dynamics
-from simulators.params import PERIODS_PER_YEAR, SeasonalityParams, SimulatorParams
-from simulators.state import ShopperState
-from simulators.transition import recent_offers
 
 # name, low, high, meaning
 BASE_FEATURES: tuple[tuple[str, float, float, str], ...] = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from simulators.config_schema import Range, ScenarioError, check_range, num
+from discountsim.simulators.config_schema import Range, ScenarioError, check_range, num
 
 PERIODS_PER_YEAR = 52
 

@@ -34,11 +34,10 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+from discountsim.simulators import dynamics
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.state import ShopperState
 from numpy.typing import NDArray
-
-from simulators import dynamics
-from simulators.params import SimulatorParams
-from simulators.state import ShopperState
 
 Array = NDArray[np.float64]
 _AXES = ("reference", "fatigue", "stock", "recency")

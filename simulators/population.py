@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from discountsim.simulators import dynamics
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.random_streams import Slot, box_muller, period_uniforms, trait_uniforms
+from discountsim.simulators.state import ShopperState, ShopperTraits
 from numpy.typing import NDArray
-
-from simulators import dynamics
-from simulators.params import SimulatorParams
-from simulators.random_streams import Slot, box_muller, period_uniforms, trait_uniforms
-from simulators.state import ShopperState, ShopperTraits
 
 # Traits drawn with one standard normal each, in this order.
 _NORMAL_TRAITS = (

@@ -10,14 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.observation import observe
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.population import initial_state
+from discountsim.simulators.state import ShopperState
+from discountsim.simulators.transition import transition
 from numpy.typing import NDArray
-
-from simulators.config_schema import check_count
-from simulators.observation import observe
-from simulators.params import SimulatorParams
-from simulators.population import initial_state
-from simulators.state import ShopperState
-from simulators.transition import transition
 
 DiscountRule = Callable[[NDArray[np.float32], ShopperState], NDArray]
 """Maps observations ``(n, n_features)`` and the true state to a discount per shopper ``(n,)`` in [0, d_max].

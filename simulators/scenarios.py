@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from discountsim.simulators.config_schema import ScenarioError, build
+from discountsim.simulators.package_data import conf_dir
+from discountsim.simulators.params import SimulatorParams
 
-from simulators.config_schema import ScenarioError, build
-from simulators.params import SimulatorParams
-
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "conf" / "simulator"
+SCENARIO_DIR = conf_dir() / "simulator"
 _HYDRA_KEYS = ("_target_", "_convert_", "_recursive_", "_partial_")
 
 
@@ -74,10 +74,24 @@ def _resolve_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
         if entry == "_self_":
             merged = _deep_merge(merged, data)
         elif isinstance(entry, str):
-            merged = _deep_merge(merged, _resolve_file(path.parent / f"{entry}.yaml", (*seen, path)))
+            merged = _deep_merge(merged, _resolve_file(_parent_file(path, entry), (*seen, path)))
         else:
             raise ScenarioError(f"{path}: defaults entries must be scenario names, got {entry!r}")
     return merged
+
+
+def _parent_file(path: Path, entry: str) -> Path:
+    """The file a ``defaults`` entry names: a sibling of ``path`` if one exists, else a built-in scenario."""
+    sibling = path.parent / f"{entry}.yaml"
+    if sibling.is_file():
+        return sibling
+    builtin = SCENARIO_DIR / f"{entry}.yaml"
+    if builtin.is_file():
+        return builtin
+    raise ScenarioError(
+        f"{path}: defaults entry {entry!r} is neither a file beside it ({sibling}) nor a built-in scenario; "
+        f"built-in scenarios: {available_scenarios()}"
+    )
 
 
 def _deep_merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:

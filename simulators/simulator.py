@@ -10,15 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.observation import feature_names, observe
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.population import initial_state, spawn_keys
+from discountsim.simulators.scenarios import load_scenario
+from discountsim.simulators.state import Outcome, ShopperState
+from discountsim.simulators.transition import transition
 from numpy.typing import NDArray
-
-from simulators.config_schema import check_count
-from simulators.observation import feature_names, observe
-from simulators.params import SimulatorParams
-from simulators.population import initial_state, spawn_keys
-from simulators.scenarios import load_scenario
-from simulators.state import Outcome, ShopperState
-from simulators.transition import transition
 
 
 class ShopperSimulator:

@@ -9,14 +9,13 @@ the state.
 from __future__ import annotations
 
 import numpy as np
+from discountsim.simulators import dynamics
+from discountsim.simulators.budget import within_budget
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.population import draw_signals, initial_state
+from discountsim.simulators.random_streams import Slot, box_muller, period_uniforms
+from discountsim.simulators.state import Outcome, ShopperState
 from numpy.typing import NDArray
-
-from simulators import dynamics
-from simulators.budget import within_budget
-from simulators.params import SimulatorParams
-from simulators.population import draw_signals, initial_state
-from simulators.random_streams import Slot, box_muller, period_uniforms
-from simulators.state import Outcome, ShopperState
 
 _RECENT_OFFER_WINDOW = 4
 _LOW_BITS = np.uint8((1 << _RECENT_OFFER_WINDOW) - 1)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulators import SimulatorParams, initial_state, load_scenario, spawn_keys
+from discountsim.simulators import SimulatorParams, initial_state, load_scenario, spawn_keys
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +24,7 @@ def state(params, keys):
 
 def scenario_with(base: str = "default", **changes) -> SimulatorParams:
     """A built-in scenario with top-level fields or nested mappings replaced (deep merge)."""
-    from simulators.config_schema import to_dict
-    from simulators.scenarios import _deep_merge
+    from discountsim.simulators.config_schema import to_dict
+    from discountsim.simulators.scenarios import _deep_merge
 
     return load_scenario(_deep_merge(to_dict(load_scenario(base)), changes))

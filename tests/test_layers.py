@@ -25,15 +25,34 @@ FORBIDDEN = {
 }
 
 
+def _top(module: str) -> str:
+    """The layer or distribution a module belongs to: ``discountsim.envs.x`` -> ``envs``, ``torch.nn`` -> ``torch``."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "discountsim" and len(parts) > 1 else parts[0]
+
+
 def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     names: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
+            names.update(_top(alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
+            names.add(_top(node.module))
     return names
+
+
+def test_code_imports_only_the_installed_namespace() -> None:
+    """A bare ``import agents`` would pick up another distribution's module once installed."""
+    for package in (*FORBIDDEN, "experiments"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    modules = [node.module]
+                bare = [m for m in modules if m.split(".")[0] in (*FORBIDDEN, "experiments")]
+                assert not bare, f"{path.relative_to(ROOT)} imports {bare}; use discountsim.{bare[0]}"
 
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))

@@ -18,7 +18,7 @@ def test_readme_commands_install_torch_first_and_ci_runs_the_test_command() -> N
     main_command, test_command = blocks[0].strip(), blocks[1].strip()
     for command in (main_command, test_command):
         assert command.startswith("pip install torch==2.13.0 && ")
-    assert "python -m experiments.compare" in main_command
+    assert main_command.endswith("discountsim compare")
     assert test_command.endswith("pytest")
     assert test_command in (ROOT / ".ci" / "run").read_text()
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from discountsim.agents import RandomPolicy, evaluate, evaluate_lineup, make_policy
+from discountsim.envs import ShopperVecEnv
 from stable_baselines3 import DQN, PPO
-
-from agents import RandomPolicy, evaluate, evaluate_lineup, make_policy
-from envs import ShopperVecEnv
 
 N_FEATURES = 19
 

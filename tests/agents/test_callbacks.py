@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from discountsim.agents import make_model
+from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from agents import make_model
-from agents.callbacks import SHOP_METRICS, ShopMetricsCallback
 
 
 def test_shop_scalars_and_hparams_reach_tensorboard(tmp_path) -> None:

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents import evaluate, make_policy
-from simulators import feature_index, feature_names, load_scenario
+from discountsim.agents import evaluate, make_policy
+from discountsim.simulators import feature_index, feature_names, load_scenario
 
 PARAMS = load_scenario("default")
 

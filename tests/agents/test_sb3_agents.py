@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents import ALGORITHMS, agent_config, evaluate, load_policy, make_model, save_policy
-from envs import ShopperVecEnv
+from discountsim.agents import ALGORITHMS, agent_config, evaluate, load_policy, make_model, save_policy
+from discountsim.envs import ShopperVecEnv
 
 # Tiny settings: every algorithm learns a few hundred steps in well under a second.
 TINY = {

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents import POLICIES, PrivilegedPolicy, evaluate, load_policy, make_policy, save_policy
-from simulators import feature_names, load_scenario
+from discountsim.agents import POLICIES, PrivilegedPolicy, evaluate, load_policy, make_policy, save_policy
+from discountsim.simulators import feature_names, load_scenario
 
 OBS = np.random.default_rng(0).uniform(0.0, 1.0, (64, len(feature_names(load_scenario("default"))))).astype(np.float32)
 KWARGS = {

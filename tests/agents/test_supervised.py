@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from agents import (
+from discountsim.agents import (
     SupervisedPolicy,
     evaluate,
     load_policy,
@@ -13,7 +12,7 @@ from agents import (
     train_supervised,
     train_supervised_closed_loop,
 )
-from simulators import generate_behaviour_log
+from discountsim.simulators import generate_behaviour_log
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +66,7 @@ def test_bad_inputs() -> None:
 
 
 def test_closed_loop_refits_on_its_own_offers_with_exact_propensities() -> None:
-    from agents.supervised import EpsilonGreedyLogger
+    from discountsim.agents.supervised import EpsilonGreedyLogger
 
     policy, reports = train_supervised_closed_loop(
         "default", n_shoppers=200, horizon=9, retrain_every=3, epsilon=0.2, seed=1, epochs=3, hidden=(16,)

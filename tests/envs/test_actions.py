@@ -3,9 +3,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-
-import envs
-from envs import DiscountActions
+from discountsim import envs
+from discountsim.envs import DiscountActions
 
 
 def test_continuous_mapping_and_clipping() -> None:

@@ -3,12 +3,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from discountsim.envs import CampaignEnv, CohortMap
+from discountsim.simulators import feature_index, load_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-
-from envs import CampaignEnv, CohortMap
-from simulators import feature_index, load_scenario
 
 
 @settings(max_examples=10, deadline=None)

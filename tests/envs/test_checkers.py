@@ -6,11 +6,10 @@ import warnings
 
 import gymnasium as gym
 import pytest
+from discountsim import envs
+from discountsim.envs import INFO_KEYS
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-import envs
-from envs import INFO_KEYS
 
 
 @pytest.mark.parametrize("env_id", envs.ENV_IDS)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from discountsim import envs
+from discountsim.envs import ShopperVecEnv
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-import envs
-from envs import ShopperVecEnv
 from tests.conftest import scenario_with
 
 N = 12

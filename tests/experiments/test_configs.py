@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from discountsim.experiments.simulate import simulate
+from discountsim.simulators import SimulatorParams, available_scenarios, load_scenario
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-
-from experiments.simulate import simulate
-from simulators import SimulatorParams, available_scenarios, load_scenario
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -57,7 +56,7 @@ def test_console_script_runs_the_job(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "experiments.cli",
+            "discountsim.experiments.cli",
             "simulate",
             "n_shoppers=100",
             "horizon=3",
@@ -72,7 +71,7 @@ def test_console_script_runs_the_job(tmp_path: Path) -> None:
     assert "Most profitable uniform discount" in out.stdout
     assert (tmp_path / "fixed_discounts.csv").is_file()
     bad = subprocess.run(
-        [sys.executable, "-m", "experiments.cli", "nope"], capture_output=True, text=True, cwd=CONF.parent
+        [sys.executable, "-m", "discountsim.experiments.cli", "nope"], capture_output=True, text=True, cwd=CONF.parent
     )
     assert (
         bad.returncode != 0

@@ -5,23 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import discountsim.experiments.train as train_module
 import numpy as np
 import pandas as pd
 import pytest
+from discountsim.agents import ALGORITHMS, DiscountPolicy, load_policy
+from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback
+from discountsim.experiments.compare import compare
+from discountsim.experiments.evaluate import evaluate_policies
+from discountsim.experiments.regress import regress
+from discountsim.experiments.stress import stress
+from discountsim.experiments.train import latest_checkpoint, train
 from hydra import compose, initialize_config_dir
 from hydra.errors import MissingConfigException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-import experiments.train as train_module
-from agents import ALGORITHMS, DiscountPolicy, load_policy
-from agents.callbacks import SHOP_METRICS, ShopMetricsCallback
-from experiments.compare import compare
-from experiments.evaluate import evaluate_policies
-from experiments.regress import regress
-from experiments.stress import stress
-from experiments.train import latest_checkpoint, train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 AGENTS = sorted(p.stem for p in (CONF / "agent").glob("*.yaml"))
@@ -212,9 +211,20 @@ def test_regress_passes_on_its_baseline_and_fails_on_a_worse_policy(tmp_path) ->
         regress(_cfg("regress", [*settings, "policies=[rule_based]"]), tmp_path)
 
 
+def test_regress_fails_when_a_baseline_policy_is_no_longer_evaluated(tmp_path) -> None:
+    settings = [f"baseline_file={tmp_path / 'baseline.json'}", "n_shoppers=40", "horizon=4", "scenarios=[default]"]
+    regress(
+        _cfg("regress", [*settings, "policies=[no_discount,{name:uniform,depth:0.4,label:u}]", "update=true"]), tmp_path
+    )
+    passed, table = regress(_cfg("regress", [*settings, "policies=[no_discount]"]), tmp_path)
+    assert not passed
+    dropped = table.set_index("policy").loc["u"]
+    assert dropped["not_evaluated"] and dropped["regressed"]
+
+
 def test_regress_passes_on_the_committed_baseline(tmp_path, monkeypatch) -> None:
     # The project's own ROI gate: a change that lowers any committed policy's simulated profit or ROI fails here.
-    monkeypatch.chdir(CONF.parent)
+    monkeypatch.chdir(tmp_path)  # the built-in baseline is found through the package, from any directory
     passed, table = regress(_cfg("regress", []), tmp_path)
     assert passed and len(table) == 10
 
@@ -224,7 +234,7 @@ def test_regress_exits_non_zero_with_a_table(tmp_path) -> None:
     import sys
 
     base = [f"baseline_file={tmp_path / 'b.json'}", "n_shoppers=20", "horizon=2", "scenarios=[default]"]
-    run = [sys.executable, "-m", "experiments.regress", f"hydra.run.dir={tmp_path / 'run'}", *base]
+    run = [sys.executable, "-m", "discountsim.experiments.regress", f"hydra.run.dir={tmp_path / 'run'}", *base]
     subprocess.run([*run, "policies=[{name:uniform,depth:0.1,label:u}]", "update=true"], check=True, cwd=CONF.parent)
     out = subprocess.run(
         [*run, "policies=[{name:uniform,depth:0.4,label:u}]"], capture_output=True, text=True, cwd=CONF.parent

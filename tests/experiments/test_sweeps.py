@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from discountsim.experiments.sweep_summary import read_runs, summarise_sweep, varying_keys, write_sweep_summary
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-from experiments.sweep_summary import read_runs, summarise_sweep, varying_keys, write_sweep_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
@@ -35,7 +34,7 @@ def _job(sweep: Path, name: str, overrides: list[str], metrics: object | None) -
 
 
 def _sweep(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "experiments.train", "-m", f"hydra.sweep.dir={tmp_path}", *args]
+    command = [sys.executable, "-m", "discountsim.experiments.train", "-m", f"hydra.sweep.dir={tmp_path}", *args]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return out
@@ -148,7 +147,7 @@ def test_every_search_space_names_existing_settings(search: str) -> None:
 
 
 def test_an_unknown_optimized_metric_fails_clearly(tmp_path) -> None:
-    from experiments.train import train
+    from discountsim.experiments.train import train
 
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
         cfg = compose("train", overrides=["agent=uniform", "optimized_metric=profits"])
@@ -179,7 +178,7 @@ def test_evaluate_sweeps_a_scenario_parameter_with_one_row_per_policy_and_settin
     command = [
         sys.executable,
         "-m",
-        "experiments.evaluate",
+        "discountsim.experiments.evaluate",
         "-m",
         f"hydra.sweep.dir={tmp_path}",
         "simulator.offer_cost=0.1,2.0",

@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulators import RandomGridLoggingPolicy, feature_names, generate_behaviour_log, load_scenario
-from simulators.behaviour_log import OUTCOME_COLUMNS
+from discountsim.simulators import RandomGridLoggingPolicy, feature_names, generate_behaviour_log, load_scenario
+from discountsim.simulators.behaviour_log import OUTCOME_COLUMNS
 
 
 def test_log_rows_columns_and_propensities() -> None:

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from simulators import ShopperSimulator, check_count
+from discountsim.simulators import ShopperSimulator, check_count
 
 
 def test_check_count_accepts_whole_numbers() -> None:

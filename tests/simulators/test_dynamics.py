@@ -6,9 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
-from simulators import dynamics
-from simulators.params import BehaviourParams, HolidayParams, SeasonalityParams
+from discountsim.simulators import dynamics
+from discountsim.simulators.params import BehaviourParams, HolidayParams, SeasonalityParams
 
 
 def a(*values: float) -> np.ndarray:

@@ -6,9 +6,8 @@ import dataclasses
 
 import numpy as np
 import pytest
-
-from simulators import dynamics, initial_state, load_scenario, spawn_keys
-from simulators.planning import PlanningGrid, action_values, coverage, solve
+from discountsim.simulators import dynamics, initial_state, load_scenario, spawn_keys
+from discountsim.simulators.planning import PlanningGrid, action_values, coverage, solve
 
 HORIZON = 3
 LEVELS = np.linspace(0.0, 0.5, 6)

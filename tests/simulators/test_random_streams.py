@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import numpy as np
+from discountsim.simulators.random_streams import (
+    N_SLOTS,
+    box_muller,
+    episode_keys,
+    mix64,
+    period_uniforms,
+    trait_uniforms,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-
-from simulators.random_streams import N_SLOTS, box_muller, episode_keys, mix64, period_uniforms, trait_uniforms
 
 
 def test_mix64_matches_reference_splitmix64() -> None:

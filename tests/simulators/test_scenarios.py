@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from discountsim.simulators import ScenarioError, available_scenarios, load_scenario
 
-from simulators import ScenarioError, available_scenarios, load_scenario
 from tests.conftest import scenario_with
 
 REQUIRED = {"default", "myopic", "reference_heavy", "fatigue_heavy", "holiday_season", "price_sensitive", "cold_start"}

@@ -6,12 +6,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from discountsim.simulators import ShopperSimulator, initial_state, reset_where, transition
+from discountsim.simulators.transition import check_discount
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from simulators import ShopperSimulator, initial_state, reset_where, transition
-from simulators.transition import check_discount
 from tests.conftest import scenario_with
 
 discounts = arrays(np.float64, 500, elements=st.floats(0.0, 0.5))
