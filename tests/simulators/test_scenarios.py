@@ -86,3 +86,14 @@ def test_user_yaml_file_with_defaults(tmp_path) -> None:
         load_scenario(tmp_path / "loop.yaml")
     with pytest.raises(ScenarioError, match="not found"):
         load_scenario(tmp_path / "missing.yaml")
+
+
+def test_user_yaml_anywhere_extends_a_built_in_scenario(tmp_path) -> None:
+    # No copy of default.yaml beside the file: built-in names resolve from any directory.
+    (tmp_path / "shop.yaml").write_text("defaults: [reference_heavy]\nname: shop\nd_max: 0.3\n")
+    params = load_scenario(tmp_path / "shop.yaml")
+    reference = load_scenario("reference_heavy")
+    assert params.name == "shop" and params.d_max == 0.3 and params.segments == reference.segments
+    (tmp_path / "typo.yaml").write_text("defaults: [defualt]\n")
+    with pytest.raises(ScenarioError, match=r"defaults entry 'defualt' is neither a file beside it .* built-in"):
+        load_scenario(tmp_path / "typo.yaml")

@@ -1,0 +1,72 @@
+"""Discount policies behind one interface (SB3's ``PolicyPredictor``) and the evaluator that judges them.
+
+``make_policy(name, **kwargs)`` builds a policy by its short name; ``evaluate(policy, scenario, ...)``
+runs it against the no-discount counterfactual on the same shoppers.
+"""
+
+from typing import Any
+
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
+from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
+from discountsim.agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
+from discountsim.agents.rule_based import RuleBasedPolicy
+from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
+from discountsim.agents.storage import load_policy, save_policy
+from discountsim.agents.supervised import (
+    FitReport,
+    SupervisedPolicy,
+    fit_supervised,
+    train_supervised,
+    train_supervised_closed_loop,
+)
+
+POLICIES: dict[str, type[DiscountPolicy]] = {
+    cls.name: cls
+    for cls in (
+        NoDiscountPolicy,
+        UniformPolicy,
+        RandomPolicy,
+        RuleBasedPolicy,
+        SupervisedPolicy,
+        MyopicOraclePolicy,
+        OraclePolicy,
+    )
+}
+
+
+def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
+    """Build the policy called ``name`` with its constructor arguments."""
+    if name not in POLICIES:
+        raise ValueError(f"unknown policy {name!r}; allowed: {sorted(POLICIES)}")
+    return POLICIES[name](**kwargs)
+
+
+__all__ = [
+    "ALGORITHMS",
+    "POLICIES",
+    "DiscountPolicy",
+    "Evaluation",
+    "FitReport",
+    "Lineup",
+    "MyopicOraclePolicy",
+    "NoDiscountPolicy",
+    "OraclePolicy",
+    "PrivilegedPolicy",
+    "RandomPolicy",
+    "RuleBasedPolicy",
+    "ScenarioPolicy",
+    "SupervisedPolicy",
+    "UniformPolicy",
+    "agent_config",
+    "evaluate",
+    "evaluate_lineup",
+    "fit_supervised",
+    "load_policy",
+    "make_model",
+    "make_policy",
+    "save_policy",
+    "train_sb3",
+    "train_supervised",
+    "train_supervised_closed_loop",
+]

@@ -1,0 +1,303 @@
+"""The evaluator: every policy, run by the same code on the same shoppers as the no-discount counterfactual.
+
+Both runs use the same shopper keys, so every purchase, basket and churn draw is shared (common
+random numbers). Incremental profit is therefore paired per shopper, and a no-discount policy
+has exactly zero incremental profit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
+from discountsim.envs import CohortMap, DiscountActions
+from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
+from discountsim.simulators.rollout import DiscountRule
+from gymnasium import spaces
+from numpy.typing import NDArray
+from stable_baselines3.common.type_aliases import PolicyPredictor
+
+_Z95 = 1.959963984540054
+PER_SHOPPER_METRICS = (
+    "profit",
+    "revenue",
+    "promotion_cost",
+    "cogs",
+    "incremental_profit",
+    "conversion",
+    "avg_discount",
+    "offered_share",
+    "retention",
+)
+
+
+@dataclass
+class Evaluation:
+    """Result of one policy on one scenario.
+
+    Attributes:
+        summary: One row per policy: for each metric its mean per shopper and 95 % interval
+            (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi`` with its interval
+            and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
+        by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
+            cost, average discount and share of shoppers offered anything.
+        by_cohort: The same per observable cohort (recency tier x preferred category).
+        totals: Per-shopper totals of the policy run.
+        baseline: Per-shopper totals of the no-discount run on the same shoppers.
+    """
+
+    summary: pd.DataFrame
+    by_segment: pd.DataFrame
+    by_cohort: pd.DataFrame
+    totals: RolloutTotals
+    baseline: RolloutTotals
+
+
+def action_mapping(policy: Any, params: SimulatorParams) -> DiscountActions:
+    """How the policy's actions map to discounts: its own mapping, or one built from its action space."""
+    if isinstance(policy, DiscountPolicy):
+        return policy.actions
+    space = getattr(policy, "action_space", None)
+    if isinstance(space, spaces.Discrete):
+        return DiscountActions(params.d_max, "discrete", int(space.n))
+    if isinstance(space, spaces.Box):
+        return DiscountActions(params.d_max, "continuous", width=int(np.prod(space.shape)))
+    raise TypeError(f"policy: cannot tell how {type(policy).__name__} maps actions to discounts (no action_space)")
+
+
+def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
+    mean = float(values.mean())
+    half = _Z95 * float(values.std(ddof=1)) / np.sqrt(values.size) if values.size > 1 else 0.0
+    return mean, mean - half, mean + half
+
+
+def policy_rule(policy: PolicyPredictor, params: SimulatorParams, n_shoppers: int, horizon: int) -> DiscountRule:
+    """The discount rule that runs ``policy`` in a rollout: its deterministic action, mapped to discounts.
+
+    Privileged policies (the oracles) get the true state; recurrent ones get their state carried.
+    """
+    if isinstance(policy, PrivilegedPolicy):
+        policy.reset()
+        return lambda _observations, state: policy.act_on_state(params, state, horizon)
+    mapping = action_mapping(policy, params)
+    memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
+
+    def rule(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
+        actions, memory["state"] = policy.predict(
+            observations, state=memory["state"], episode_start=memory["start"], deterministic=True
+        )
+        memory["start"] = np.zeros(n_shoppers, dtype=bool)
+        return mapping.to_discount(np.asarray(actions), batch=n_shoppers)[:, 0]
+
+    return rule
+
+
+def _no_discount(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
+    return np.zeros(observations.shape[0])
+
+
+def evaluate(
+    policy: PolicyPredictor,
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    n_shoppers: int = 1000,
+    horizon: int = 52,
+    seed: int = 0,
+    name: str | None = None,
+    oracle: bool | RolloutTotals = False,
+    baseline: RolloutTotals | None = None,
+    budget: float | None = None,
+) -> Evaluation:
+    """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
+
+    Args:
+        policy: Anything with SB3's ``predict`` (an SB3 model or a ``DiscountPolicy``), or an
+            oracle; its deterministic action is used. Recurrent policies get their state carried over.
+        scenario: Scenario name, YAML path, mapping or params.
+        n_shoppers: Shoppers simulated.
+        horizon: Periods.
+        seed: Seed of the shopper keys: the same seed gives identical numbers.
+        name: Label of the policy in the tables (default: its ``name`` or class name).
+        oracle: True to also run the ``oracle`` on the same shoppers and report profit as a share
+            of its profit (``oracle_share``); or the oracle's totals from an earlier run with the
+            same scenario, size, horizon and seed. False leaves ``oracle_share`` NaN.
+        baseline: The no-discount totals of an earlier run on the same shoppers (saves a rollout).
+        budget: Promotion budget per period for all shoppers together (currency); offers and
+            redemptions beyond it are not made (first come, first served). None: no budget.
+    """
+    params = load_scenario(scenario)
+    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
+    horizon = check_count("horizon", horizon)
+    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+    totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
+    if baseline is None:
+        baseline = rollout(params, keys, _no_discount, horizon)
+    if oracle is True:
+        from discountsim.agents.oracle import OraclePolicy
+
+        oracle = rollout(params, keys, policy_rule(OraclePolicy(), params, n_shoppers, horizon), horizon)
+    for what, other in (("baseline", baseline), ("oracle", oracle)):
+        if isinstance(other, RolloutTotals) and other.profit.shape != (n_shoppers,):
+            raise ValueError(f"{what}: totals of {other.profit.shape[0]} shoppers, expected {n_shoppers}")
+    label = name or getattr(policy, "name", type(policy).__name__)
+    return _assemble(params, label, totals, baseline, oracle if isinstance(oracle, RolloutTotals) else None, horizon)
+
+
+def _assemble(
+    params: SimulatorParams,
+    label: str,
+    totals: RolloutTotals,
+    baseline: RolloutTotals,
+    oracle: RolloutTotals | None,
+    horizon: int,
+) -> Evaluation:
+    n_shoppers = totals.profit.size
+    row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
+    row.update(summarise(totals, baseline, horizon, oracle))
+    return Evaluation(
+        pd.DataFrame([row]),
+        _breakdown(params, totals, baseline, label, horizon, "segment"),
+        _breakdown(params, totals, baseline, label, horizon, "cohort"),
+        totals,
+        baseline,
+    )
+
+
+def summarise(
+    totals: RolloutTotals, baseline: RolloutTotals, horizon: int, oracle: RolloutTotals | None = None
+) -> dict[str, float]:
+    """The evaluator's metrics of a rollout against its no-discount counterfactual on the same shoppers.
+
+    Returns:
+        For each of ``PER_SHOPPER_METRICS`` its mean per shopper and 95 % interval (``<metric>``,
+        ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, ``oracle_share``
+        (mean profit / the oracle's mean profit on the same shoppers, NaN without ``oracle``)
+        with its interval, and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
+    """
+    per_shopper = {
+        "profit": totals.profit,
+        "revenue": totals.revenue,
+        "promotion_cost": totals.promotion_cost,
+        "cogs": totals.cogs,
+        "incremental_profit": totals.profit - baseline.profit,
+        "conversion": totals.purchases / horizon,
+        "avg_discount": totals.discount_sum / horizon,
+        "offered_share": (totals.offers > 0).astype(np.float64),
+        "retention": totals.active.astype(np.float64),
+    }
+    row: dict[str, float] = {}
+    for metric, values in per_shopper.items():
+        row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _mean_ci(values)
+    row.update(_ratio("roi", per_shopper["incremental_profit"], totals.promotion_cost))
+    row.update(_ratio("oracle_share", totals.profit, None if oracle is None else oracle.profit))
+    row["total_profit"] = float(totals.profit.sum())
+    row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
+    return row
+
+
+def _ratio(name: str, numerator: NDArray[np.float64], denominator: NDArray[np.float64] | None) -> dict[str, float]:
+    """Ratio of means over the same shoppers, with a delta-method 95 % interval (NaN if undefined).
+
+    ROI = mean incremental profit / mean promotion cost; oracle share = mean profit / mean oracle profit.
+    """
+    nan = {name: float("nan"), f"{name}_ci_low": float("nan"), f"{name}_ci_high": float("nan")}
+    if denominator is None or float(denominator.mean()) <= 0.0:
+        return nan
+    scale = float(denominator.mean())
+    ratio = float(numerator.mean()) / scale
+    residual = numerator - ratio * denominator
+    half = _Z95 * float(residual.std(ddof=1)) / (np.sqrt(numerator.size) * scale)
+    return {name: ratio, f"{name}_ci_low": ratio - half, f"{name}_ci_high": ratio + half}
+
+
+def _breakdown(
+    params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, label: str, horizon: int, by: str
+) -> pd.DataFrame:
+    """Who gets discounts and who earns them back: means per latent segment or per observable cohort.
+
+    Cohorts are recency tier x preferred category as observed in the first period (``envs.CohortMap``).
+    """
+    if by == "segment":
+        groups = np.asarray(params.segment_names)[totals.segment]
+    else:
+        cohorts = CohortMap(params)
+        groups = np.asarray(cohorts.names)[cohorts.assign(totals.initial_observation)]
+    frame = pd.DataFrame(
+        {
+            by: groups,
+            "profit": totals.profit,
+            "incremental_profit": totals.profit - baseline.profit,
+            "promotion_cost": totals.promotion_cost,
+            "avg_discount": totals.discount_sum / horizon,
+            "offered": (totals.offers > 0).astype(np.float64),
+        }
+    )
+    out = frame.groupby(by).agg(
+        shoppers=("profit", "size"),
+        profit=("profit", "mean"),
+        incremental_profit=("incremental_profit", "mean"),
+        promotion_cost=("promotion_cost", "mean"),
+        avg_discount=("avg_discount", "mean"),
+        offered_share=("offered", "mean"),
+    )
+    return out.reset_index().assign(policy=label)
+
+
+@dataclass
+class Lineup:
+    """Several policies evaluated on the same shoppers: one row each in ``summary``."""
+
+    summary: pd.DataFrame
+    by_segment: pd.DataFrame
+    by_cohort: pd.DataFrame
+    evaluations: dict[str, Evaluation]
+
+
+def evaluate_lineup(
+    policies: dict[str, PolicyPredictor],
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    n_shoppers: int = 1000,
+    horizon: int = 52,
+    seed: int = 0,
+    oracle: bool = True,
+    budget: float | None = None,
+) -> Lineup:
+    """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
+
+    Args:
+        policies: Label -> policy.
+        oracle: Report ``oracle_share`` against the ``oracle`` (run once; reused if the line-up has one).
+        budget: Promotion budget per period for every policy (see ``evaluate``); the oracle does
+            not plan for it.
+    """
+    if not policies:
+        raise ValueError("policies: expected at least one policy to evaluate")
+    params = load_scenario(scenario)
+    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
+    horizon = check_count("horizon", horizon)
+    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+    baseline = rollout(params, keys, _no_discount, horizon)
+    reference: RolloutTotals | None = None
+    reference_policy: Any = None
+    if oracle:
+        from discountsim.agents.oracle import OraclePolicy
+
+        given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
+        reference_policy = given[0] if given else OraclePolicy()
+        reference = rollout(params, keys, policy_rule(reference_policy, params, n_shoppers, horizon), horizon, budget)
+    evaluations = {}
+    for label, policy in policies.items():
+        if policy is reference_policy:
+            totals = reference  # the oracle of the line-up already ran on these shoppers
+        else:
+            totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
+        evaluations[label] = _assemble(params, label, totals, baseline, reference, horizon)
+    return Lineup(
+        pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
+        pd.concat([e.by_segment for e in evaluations.values()], ignore_index=True),
+        pd.concat([e.by_cohort for e in evaluations.values()], ignore_index=True),
+        evaluations,
+    )

@@ -1,0 +1,193 @@
+"""Stable-Baselines3 agents trained on the batched ``ShopperVecEnv``, used as they are.
+
+A trained SB3 model already follows the ``PolicyPredictor`` protocol, so it is a policy without a
+wrapper. This module holds what is DiscountSim's own: the tuned defaults (one YAML per algorithm
+in ``conf/agent/``, rl-baselines3-zoo style), building the training env from them, and saving a
+model so that ``load_policy`` knows which algorithm to load it with.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from discountsim.agents.storage import atomic_write
+from discountsim.envs import ShopperVecEnv
+from discountsim.simulators import SimulatorParams, load_scenario
+from discountsim.simulators.config_schema import to_dict
+from discountsim.simulators.package_data import conf_dir
+from sb3_contrib import RecurrentPPO
+from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.noise import NormalActionNoise
+
+ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
+    "ppo": PPO,
+    "a2c": A2C,
+    "sac": SAC,
+    "td3": TD3,
+    "dqn": DQN,
+    "recurrent_ppo": RecurrentPPO,
+}
+AGENT_CONFIG_DIR = conf_dir() / "agent"
+SB3_METADATA = "discountsim.json"
+# Keys of conf/agent/<name>.yaml's ``algorithm`` block that are Hydra's or ours, not SB3 arguments.
+_NOT_SB3 = ("_target_", "_partial_", "_convert_")
+
+
+def agent_config(algorithm: str) -> dict[str, Any]:
+    """The tuned defaults of ``algorithm`` from ``conf/agent/<algorithm>.yaml``.
+
+    Returns:
+        ``{"name", "algorithm": {...SB3 arguments...}, "env": {...ShopperVecEnv arguments...},
+        "total_timesteps"}``.
+    """
+    _check_algorithm(algorithm)
+    with open(AGENT_CONFIG_DIR / f"{algorithm}.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm: unknown {algorithm!r}; allowed: {sorted(ALGORITHMS)}")
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in (override or {}).items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def make_model(
+    algorithm: str,
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    seed: int = 0,
+    horizon: int = 52,
+    hyperparams: dict[str, Any] | None = None,
+    env: dict[str, Any] | None = None,
+    action_noise_sd: float | None = None,
+    tensorboard_log: str | Path | None = None,
+    verbose: int = 0,
+) -> BaseAlgorithm:
+    """An untrained SB3 model on a ``ShopperVecEnv``, with the tuned defaults plus overrides.
+
+    Args:
+        algorithm: One of ``ALGORITHMS``.
+        scenario: Scenario trained on.
+        seed: Seeds the model and the env's shopper sequences.
+        horizon: Periods per training episode.
+        hyperparams: Overrides of the SB3 arguments in ``conf/agent/<algorithm>.yaml``.
+        env: Overrides of ``ShopperVecEnv`` arguments (``n_envs``, ``action_type``, ``reward_scale``...).
+        action_noise_sd: sd of Gaussian exploration noise for off-policy agents (default: the YAML's).
+        tensorboard_log: Directory for SB3's TensorBoard logger, or None.
+    """
+    defaults = agent_config(algorithm)
+    arguments = {k: v for k, v in _merge(defaults["algorithm"], hyperparams).items() if k not in _NOT_SB3}
+    return build_model(
+        functools.partial(ALGORITHMS[algorithm], **arguments),
+        scenario,
+        seed,
+        horizon,
+        _merge(defaults.get("env", {}), env),
+        action_noise_sd if action_noise_sd is not None else defaults.get("action_noise_sd"),
+        tensorboard_log,
+        verbose,
+    )
+
+
+def build_model(
+    factory: Callable[..., BaseAlgorithm],
+    scenario: str | Path | SimulatorParams | dict[str, Any],
+    seed: int,
+    horizon: int,
+    env: dict[str, Any],
+    action_noise_sd: float | None = None,
+    tensorboard_log: str | Path | None = None,
+    verbose: int = 0,
+) -> BaseAlgorithm:
+    """An SB3 model from a partially applied algorithm (Hydra's ``_partial_: true``) and env arguments.
+
+    The training env is a ``ShopperVecEnv`` on ``scenario``; the model runs on the CPU.
+    """
+    vec_env = ShopperVecEnv(scenario=load_scenario(scenario), horizon=horizon, seed=seed, **env)
+    extra: dict[str, Any] = {}
+    if action_noise_sd is not None:
+        extra["action_noise"] = NormalActionNoise(np.zeros(1), np.full(1, float(action_noise_sd)))
+    return factory(env=vec_env, seed=seed, device="cpu", tensorboard_log=tensorboard_log, verbose=verbose, **extra)
+
+
+def train_sb3(
+    algorithm: str,
+    scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+    total_timesteps: int | None = None,
+    seed: int = 0,
+    callback: BaseCallback | list[BaseCallback] | None = None,
+    progress_bar: bool = False,
+    **kwargs: Any,
+) -> BaseAlgorithm:
+    """Train ``algorithm`` on ``scenario`` with its tuned defaults (``make_model`` arguments in ``kwargs``).
+
+    Args:
+        total_timesteps: Shopper-periods of experience; default: the YAML's ``total_timesteps``.
+    """
+    model = make_model(algorithm, scenario, seed, **kwargs)
+    steps = int(total_timesteps if total_timesteps is not None else agent_config(algorithm)["total_timesteps"])
+    return model.learn(total_timesteps=steps, callback=callback, progress_bar=progress_bar)
+
+
+def algorithm_of(model: BaseAlgorithm) -> str:
+    """Short name of a model's algorithm (``ppo``, ``dqn``, ...)."""
+    for name, cls in ALGORITHMS.items():
+        if type(model) is cls:
+            return name
+    raise ValueError(f"model: {type(model).__name__} is not one of {sorted(ALGORITHMS)}")
+
+
+def save_sb3(model: BaseAlgorithm, path: str | Path) -> Path:
+    """Save an SB3 model as its usual zip, plus ``discountsim.json`` naming algorithm and scenario, atomically."""
+    path = Path(path)
+    if path.suffix != ".zip":
+        path = path.with_suffix(path.suffix + ".zip")
+    env = model.get_env()
+    metadata = {"format": "discountsim-sb3", "algorithm": algorithm_of(model)}
+    if isinstance(env, ShopperVecEnv):
+        metadata.update(scenario=to_dict(env.params), horizon=env.horizon, action_type=env.actions.action_type)
+
+    def write(tmp: Path) -> None:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(SB3_METADATA, json.dumps(metadata))
+
+    atomic_write(path, write)
+    return path
+
+
+def load_sb3(path: str | Path, algorithm: str | None = None) -> BaseAlgorithm:
+    """Load an SB3 zip; the algorithm comes from its ``discountsim.json`` or the ``algorithm`` argument.
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a zip archive, or the algorithm is unknown or not given for a foreign zip.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"policy checkpoint not found: {path}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            metadata = json.loads(archive.read(SB3_METADATA)) if SB3_METADATA in names else {}
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{path}: not an SB3 model zip ({err})") from err
+    algorithm = algorithm or metadata.get("algorithm")
+    if algorithm is None:
+        raise ValueError(f"{path}: has no {SB3_METADATA}; pass algorithm=, one of {sorted(ALGORITHMS)}")
+    _check_algorithm(algorithm)
+    return ALGORITHMS[algorithm].load(path, device="cpu")

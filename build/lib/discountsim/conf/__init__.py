@@ -1,0 +1,1 @@
+"""DiscountSim's Hydra configs, shipped as package data (found through ``importlib.resources``)."""

@@ -1,0 +1,163 @@
+"""``DiscountSim/Campaign-v0``: the marketer's view of a budgeted campaign over a population.
+
+Each period the agent sets one discount per observable cohort (recency tier x preferred
+category; segments are latent). Promotion costs (offers sent and discounts redeemed) are charged
+first come, first served against the budget for the whole horizon, so spending never exceeds it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from discountsim.envs.actions import DiscountActions
+from discountsim.envs.cohorts import CohortMap
+from discountsim.simulators import (
+    ShopperState,
+    SimulatorParams,
+    check_count,
+    feature_index,
+    initial_state,
+    load_scenario,
+    observe,
+    spawn_keys,
+    transition,
+)
+from gymnasium import spaces
+from numpy.typing import NDArray
+
+# Per-cohort statistics in the observation, each the cohort mean of an observed feature.
+COHORT_FEATURES = ("browse", "cart", "frequency", "avg_discount", "recent_offers")
+GLOBAL_FEATURES = ("budget_left", "time_left", "week_sin", "week_cos", "holiday")
+
+
+class CampaignEnv(gym.Env):
+    """A population of shoppers, one discount per cohort per period, under a horizon budget.
+
+    Observation (float32): for each cohort its share of the population and the means of
+    ``COHORT_FEATURES``; then the share of the budget left, the share of the horizon left and the
+    calendar features.
+    Action: ``Box(-1, 1, (n_cohorts,))``, each mapped to a discount in [0, d_max].
+    Reward: the population's profit this period (currency) x ``reward_scale``.
+    Episode end: truncated after ``horizon`` periods.
+    Info: revenue, discount_cost, offer_cost, promotion_cost, cogs, profit (currency totals),
+    purchases, offers_sent, budget_left (currency) and spent (currency, this period).
+
+    Args:
+        scenario: Scenario name, YAML path, mapping or ``SimulatorParams``.
+        n_shoppers: Population size.
+        horizon: Periods in the campaign.
+        budget: Promotion budget for the whole horizon (currency); None: 2 per shopper.
+        reward_scale: Multiplier applied to the profit; None: 1 / n_shoppers (profit per shopper).
+        recency_cuts: Weeks-since-purchase bounds of the recency tiers.
+        render_mode: None or ``"ansi"``.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+        n_shoppers: int = 1000,
+        horizon: int = 52,
+        budget: float | None = None,
+        reward_scale: float | None = None,
+        recency_cuts: tuple[float, float] = (4.0, 13.0),
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']} or None")
+        self.n_shoppers = check_count("n_shoppers", n_shoppers)
+        self.render_mode = render_mode
+        self.params = load_scenario(scenario)
+        self.horizon = check_count("horizon", horizon)
+        self.budget = 2.0 * self.n_shoppers if budget is None else float(budget)
+        if not np.isfinite(self.budget) or self.budget < 0.0:
+            raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget!r}")
+        self.reward_scale = 1.0 / self.n_shoppers if reward_scale is None else float(reward_scale)
+        self.cohorts = CohortMap(self.params, tuple(recency_cuts))
+        self.actions = DiscountActions(self.params.d_max, "continuous", width=self.cohorts.n_cohorts)
+        self.action_space = self.actions.space()
+        k = self.cohorts.n_cohorts
+        global_low = [-1.0 if name.startswith("week_") else 0.0 for name in GLOBAL_FEATURES]
+        low = np.concatenate([np.zeros(k * (1 + len(COHORT_FEATURES))), global_low])
+        high = np.concatenate([np.full(k, 1.0), np.full(k * len(COHORT_FEATURES), 10.0), np.ones(len(GLOBAL_FEATURES))])
+        self.observation_space = spaces.Box(low.astype(np.float32), high.astype(np.float32), dtype=np.float32)
+        self._columns = [feature_index(self.params, name) for name in COHORT_FEATURES]
+        self._calendar = [feature_index(self.params, name) for name in ("week_sin", "week_cos", "holiday")]
+        self._state: ShopperState | None = None
+        self._shopper_obs: NDArray[np.float32] | None = None  # observe(state), shared by step and _observation
+        self._budget_left = self.budget
+        self._period = 0
+        self._last_info: dict[str, Any] = {}
+
+    @property
+    def budget_left(self) -> float:
+        """Promotion budget not yet spent (currency)."""
+        return self._budget_left
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[NDArray[np.float32], dict[str, Any]]:
+        super().reset(seed=seed)
+        self._state = initial_state(self.params, spawn_keys(self.np_random, self.n_shoppers))
+        self._shopper_obs = observe(self.params, self._state)
+        self._budget_left = self.budget
+        self._period = 0
+        self._last_info = {}
+        return self._observation(), {"budget_left": self._budget_left}
+
+    def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
+        if self._state is None:
+            raise RuntimeError("call reset() before step()")
+        by_cohort = self.actions.to_discount(action)
+        cohort = self.cohorts.assign(self._shopper_obs)
+        self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget=self._budget_left)
+        self._shopper_obs = observe(self.params, self._state)
+        spent = float(outcome.promotion_cost.sum())
+        self._budget_left = max(self._budget_left - spent, 0.0)
+        self._period += 1
+        info: dict[str, Any] = {
+            key: float(getattr(outcome, key).sum())
+            for key in ("revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs", "profit")
+        }
+        info.update(
+            purchases=int(outcome.purchased.sum()),
+            offers_sent=int(outcome.offered.sum()),
+            spent=spent,
+            budget_left=self._budget_left,
+        )
+        self._last_info = info
+        reward = info["profit"] * self.reward_scale
+        return self._observation(), reward, False, self._period >= self.horizon, info
+
+    def _observation(self) -> NDArray[np.float32]:
+        obs = self._shopper_obs
+        k = self.cohorts.n_cohorts
+        cohort = self.cohorts.assign(obs)
+        counts = np.bincount(cohort, minlength=k).astype(np.float64)
+        sums = np.stack([np.bincount(cohort, weights=obs[:, j], minlength=k) for j in self._columns], axis=1)
+        means = sums / np.maximum(counts, 1.0)[:, None]
+        calendar = obs[0, self._calendar]
+        out = np.concatenate(
+            [
+                counts / self.n_shoppers,
+                means.ravel(),
+                [self._budget_left / self.budget if self.budget > 0 else 0.0, 1.0 - self._period / self.horizon],
+                calendar,
+            ]
+        ).astype(np.float32)
+        return np.clip(out, self.observation_space.low, self.observation_space.high)
+
+    def render(self) -> str | None:
+        if self.render_mode != "ansi":
+            return None
+        info = self._last_info
+        if not info:
+            return f"period={self._period} budget_left={self._budget_left:.2f} (no period simulated yet)"
+        return (
+            f"period={self._period} profit={info['profit']:.2f} spent={info['spent']:.2f} "
+            f"budget_left={info['budget_left']:.2f} offers={info['offers_sent']} purchases={info['purchases']}"
+        )

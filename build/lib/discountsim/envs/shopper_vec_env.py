@@ -1,0 +1,143 @@
+"""``ShopperVecEnv``: N shoppers in lockstep as one Stable-Baselines3 ``VecEnv``.
+
+One simulator call per step for all rows, with ``DummyVecEnv.step_wait``'s semantics: ``dones =
+terminated | truncated``; done rows are reset within the same step; only done rows carry
+``terminal_observation`` and ``TimeLimit.truncated`` in their info; ``reset()`` returns the
+observations only. Row i seeded with s produces the same trajectory as ``ShopperEnv`` reset
+with seed s + i (SB3's ``VecEnv.seed`` convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from discountsim.envs.actions import ActionType, DiscountActions
+from discountsim.envs.info import step_infos
+from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
+from discountsim.simulators import (
+    ShopperState,
+    SimulatorParams,
+    check_count,
+    feature_bounds,
+    initial_state,
+    load_scenario,
+    observe,
+    reset_where,
+    transition,
+)
+from gymnasium import spaces
+from numpy.typing import NDArray
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
+
+
+class ShopperVecEnv(VecEnv):
+    """N independent shoppers advanced together; the fast path for SB3 training.
+
+    Args:
+        n_envs: Number of shoppers (rows) N.
+        scenario: Built-in scenario name, YAML path, mapping or ``SimulatorParams``.
+        horizon: Periods per episode.
+        action_type: ``"continuous"`` (``Box(-1, 1, (1,))``) or ``"discrete"`` (``Discrete(n_levels)``).
+        n_levels: Discount levels of the discrete variant.
+        reward_scale: Multiplier applied to profit to form the reward.
+        seed: Seed for the first ``reset()``; row i uses ``seed + i``. None: random.
+        render_mode: Must be None (nothing to render for a batch).
+    """
+
+    def __init__(
+        self,
+        n_envs: int = 1024,
+        scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+        horizon: int = 52,
+        action_type: ActionType = "continuous",
+        n_levels: int = 11,
+        reward_scale: float = 1.0,
+        seed: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        n_envs = check_count("n_envs", n_envs)
+        if render_mode is not None:
+            raise ValueError(f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.params = load_scenario(scenario)
+        self.horizon = check_count("horizon", horizon)
+        self.reward_scale = float(reward_scale)
+        self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
+        low, high = feature_bounds(self.params)
+        super().__init__(n_envs, spaces.Box(low, high, dtype=np.float32), self.actions.space())
+        self._sequences = ShopperSequences(self.num_envs)
+        self._entropy = np.random.default_rng()
+        self._state: ShopperState | None = None
+        self._actions: NDArray | None = None
+        if seed is not None:
+            self.seed(seed)
+
+    def reset(self) -> VecEnvObs:
+        keys = self._sequences.reset(
+            self._seeds, lambda count: self._entropy.integers(SEED_SPACE, size=count, dtype=np.uint64)
+        )
+        self._state = initial_state(self.params, keys)
+        self._reset_seeds()
+        self._reset_options()
+        self.reset_infos = [{} for _ in range(self.num_envs)]
+        return observe(self.params, self._state)
+
+    def step_async(self, actions: NDArray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if self._state is None or self._actions is None:
+            raise RuntimeError("call reset() and step_async() before step_wait()")
+        discount = self.actions.to_discount(self._actions, batch=self.num_envs)[:, 0]
+        self._actions = None
+        self._state, outcome = transition(self.params, self._state, discount)
+        terminated = outcome.churned
+        truncated = (self._state.t >= self.horizon) & ~terminated
+        dones = terminated | truncated
+        rewards = (outcome.profit * self.reward_scale).astype(np.float32)
+        infos = step_infos(outcome)
+        obs = observe(self.params, self._state)
+        if dones.any():
+            for i in np.flatnonzero(dones).tolist():
+                infos[i]["terminal_observation"] = obs[i].copy()  # obs rows are overwritten below
+                infos[i]["TimeLimit.truncated"] = bool(truncated[i])
+            self._state = reset_where(self.params, self._state, dones, self._sequences.advance(dones))
+            obs[dones] = observe(self.params, self._state.take(dones))
+        return obs, rewards, dones, infos
+
+    def close(self) -> None:
+        self._state = None
+
+    def get_images(self) -> Sequence[NDArray | None]:
+        return [None for _ in range(self.num_envs)]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Attribute of the (shared) environment, once per selected row."""
+        value = getattr(self, attr_name)
+        return [value for _ in self._get_indices(indices)]
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set an attribute of the shared environment; all rows share it, so ``indices`` must be all."""
+        if len(list(self._get_indices(indices))) != self.num_envs:
+            raise ValueError("set_attr: rows share one simulator; set attributes for all rows (indices=None)")
+        setattr(self, attr_name, value)
+
+    def env_method(
+        self, method_name: str, *method_args: Any, indices: VecEnvIndices = None, **kwargs: Any
+    ) -> list[Any]:
+        """Call a method of the shared environment once and return its result per selected row."""
+        result = getattr(self, method_name)(*method_args, **kwargs)
+        return [result for _ in self._get_indices(indices)]
+
+    def env_is_wrapped(self, wrapper_class: type, indices: VecEnvIndices = None) -> list[bool]:
+        return [False for _ in self._get_indices(indices)]
+
+    def _get_indices(self, indices: VecEnvIndices) -> Iterable[int]:
+        if indices is None:
+            return range(self.num_envs)
+        if isinstance(indices, int):
+            return [indices]
+        return indices

@@ -1,0 +1,39 @@
+"""``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``discountsim.experiments.<command>``.
+
+Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress`` (Hydra
+overrides follow) and
+``benchmark`` (its own flags follow).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+COMMANDS = {
+    "simulate": "discountsim.experiments.simulate",
+    "train": "discountsim.experiments.train",
+    "evaluate": "discountsim.experiments.evaluate",
+    "compare": "discountsim.experiments.compare",
+    "stress": "discountsim.experiments.stress",
+    "regress": "discountsim.experiments.regress",
+    "benchmark": "discountsim.experiments.benchmark",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help"):
+        print(f"usage: discountsim <command> [args...]\ncommands: {', '.join(COMMANDS)}")
+        return
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        raise SystemExit(f"discountsim: unknown command {command!r}; allowed: {', '.join(COMMANDS)}")
+    module = importlib.import_module(COMMANDS[command])
+    # Hydra and argparse both read sys.argv; present the remaining arguments as the module's own.
+    sys.argv = [f"discountsim {command}", *rest]
+    module.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Turning a policy given in a config into a policy object: a built-in name, a checkpoint, or a user's class.
+
+Accepted forms (each also as a mapping with a ``label`` for the tables):
+
+- ``"rule_based"`` or ``{name: uniform, depth: 0.2}``: a built-in policy by ``agents.make_policy`` name;
+  scenario-aware policies get the scenario, the others its ``d_max``;
+- ``"runs/train/ppo-default-seed0/model.zip"`` or ``{path: ...}``: a saved policy (``agents.load_policy``);
+- ``"my_package.pricing:MyPolicy"`` or ``{target: ..., **kwargs}``: a user's class by import path,
+  built with the kwargs; it must have SB3's ``predict`` (e.g. a ``DiscountPolicy`` subclass).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from discountsim.agents import POLICIES, load_policy
+from discountsim.simulators import SimulatorParams
+
+
+def _build(cls: Any, params: SimulatorParams, kwargs: dict[str, Any]) -> Any:
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+    context = {"scenario": params} if "scenario" in accepted else {"d_max": params.d_max}
+    if "scenario" not in accepted and "d_max" not in accepted and not takes_any:
+        context = {}
+    return cls(**{**context, **kwargs})
+
+
+def import_class(target: str) -> type:
+    """The class at ``"package.module:Name"`` (or ``"package.module.Name"``), with a clear error if missing."""
+    module_name, _, name = target.partition(":") if ":" in target else target.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module_name), name)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ValueError(
+            f"policy target {target!r}: cannot import it ({err}); expected 'package.module:ClassName'"
+        ) from err
+
+
+def resolve_policy(spec: str | Mapping[str, Any], params: SimulatorParams) -> tuple[str, Any]:
+    """``(label, policy)`` for one entry of a config's policy list (see the module docstring)."""
+    if isinstance(spec, str):
+        spec = {"path": spec} if _looks_like_path(spec) else {"target": spec} if ":" in spec else {"name": spec}
+    spec = dict(spec)
+    label = spec.pop("label", None)
+    if "path" in spec:
+        path = Path(spec.pop("path"))
+        policy = load_policy(path, **spec)
+        # A training run saves model.zip / policy.json: its directory names the run.
+        return label or (path.parent.name if path.stem in ("model", "policy") else path.stem), policy
+    if "target" in spec:
+        target = spec.pop("target")
+        policy = _build(import_class(target), params, spec)
+        if not callable(getattr(policy, "predict", None)):
+            raise TypeError(f"policy target {target!r}: built a {type(policy).__name__}, which has no predict()")
+        return label or target.rpartition(":")[2] or target, policy
+    if "name" in spec:
+        name = spec.pop("name")
+        if name not in POLICIES:
+            raise ValueError(
+                f"unknown policy {name!r}; allowed: {sorted(POLICIES)}, a checkpoint path, or 'package.module:Class'"
+            )
+        return label or name, _build(POLICIES[name], params, spec)
+    raise ValueError(f"policy entry {spec!r}: expected one of the keys name, path or target")
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.endswith((".zip", ".json")) or "/" in text

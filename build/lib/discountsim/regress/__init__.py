@@ -1,0 +1,1 @@
+"""The committed ROI-regression baseline (``baseline.json``), shipped as package data."""

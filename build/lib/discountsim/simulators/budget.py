@@ -1,0 +1,30 @@
+"""First-come-first-served promotion budget.
+
+A campaign's budget pays for offers sent and discounts redeemed. Offers are sent, and coupons
+redeemed, in the order shoppers arrive during the period (a random order drawn per shopper);
+once the next cost would exceed what is left, later shoppers get nothing. This is how "while
+budget lasts" coupon pools behave, and it guarantees that spending never exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+def within_budget(costs: NDArray[np.float64], order: NDArray[np.intp], budget: float) -> NDArray[np.bool_]:
+    """Which costs are paid when they are charged in ``order`` against ``budget``.
+
+    Args:
+        costs: ``(n,)`` non-negative cost of each shopper's claim (currency).
+        order: ``(n,)`` permutation of shopper indices: the order of arrival.
+        budget: Money left (currency).
+
+    Returns:
+        ``(n,)`` bool: True for the claims paid, i.e. the longest prefix of arrivals whose
+        cumulative cost fits in the budget. Zero-cost claims are always "paid".
+    """
+    paid = np.zeros(costs.shape[0], dtype=bool)
+    cumulative = np.cumsum(costs[order])
+    paid[order] = cumulative <= budget
+    return paid | (costs == 0.0)

@@ -1,0 +1,100 @@
+"""Run a discount rule over a horizon and total each shopper's money and behaviour.
+
+The same keys give the same shoppers with the same random draws, so two rules rolled out on
+one set of keys are compared under common random numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.observation import observe
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.population import initial_state
+from discountsim.simulators.state import ShopperState
+from discountsim.simulators.transition import transition
+from numpy.typing import NDArray
+
+DiscountRule = Callable[[NDArray[np.float32], ShopperState], NDArray]
+"""Maps observations ``(n, n_features)`` and the true state to a discount per shopper ``(n,)`` in [0, d_max].
+
+Only privileged rules (the oracles) may read the state; every other policy sees observations only.
+"""
+
+
+@dataclass
+class RolloutTotals:
+    """Per-shopper totals over a horizon, every array ``(n_shoppers,)``; money in currency.
+
+    Attributes:
+        profit, revenue, discount_cost, offer_cost, promotion_cost, cogs: summed over periods.
+        purchases: number of periods with a purchase.
+        offers: number of periods with an offer sent.
+        discount_sum: sum of discounts offered (fractions), for the average discount given.
+        active: still active (not churned) at the end of the horizon.
+        segment: latent segment index.
+        profit_by_period: ``(horizon,)`` population profit per period (currency).
+        initial_observation: ``(n_shoppers, n_features)`` what the marketer saw in the first
+            period (for breakdowns by observable cohort).
+    """
+
+    profit: NDArray[np.float64]
+    revenue: NDArray[np.float64]
+    discount_cost: NDArray[np.float64]
+    offer_cost: NDArray[np.float64]
+    promotion_cost: NDArray[np.float64]
+    cogs: NDArray[np.float64]
+    purchases: NDArray[np.float64]
+    offers: NDArray[np.float64]
+    discount_sum: NDArray[np.float64]
+    active: NDArray[np.bool_]
+    segment: NDArray[np.int8]
+    profit_by_period: NDArray[np.float64]
+    initial_observation: NDArray[np.float32]
+
+
+_SUMMED = ("profit", "revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs")
+
+
+def rollout(
+    params: SimulatorParams,
+    keys: NDArray[np.uint64],
+    rule: DiscountRule,
+    horizon: int,
+    budget: float | None = None,
+) -> RolloutTotals:
+    """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
+
+    Args:
+        params: The scenario.
+        keys: ``(n,)`` uint64 shopper keys.
+        rule: Discount rule, called once per period with the current observations and state.
+        horizon: Number of periods.
+        budget: Promotion budget per period for the whole population (currency), or None for none;
+            see ``transition``.
+    """
+    horizon = check_count("horizon", horizon)
+    state = initial_state(params, keys)
+    n = state.n_shoppers
+    totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
+    by_period = np.zeros(horizon)
+    first = observe(params, state)
+    for t in range(horizon):
+        observation = first if t == 0 else observe(params, state)
+        state, outcome = transition(params, state, rule(observation, state), budget)
+        for name in _SUMMED:
+            totals[name] += getattr(outcome, name)
+        totals["purchases"] += outcome.purchased
+        totals["offers"] += outcome.offered
+        totals["discount_sum"] += outcome.discount
+        by_period[t] = outcome.profit.sum()
+    return RolloutTotals(
+        **totals,
+        active=state.active,
+        segment=state.traits.segment,
+        profit_by_period=by_period,
+        initial_observation=first,
+    )
