@@ -310,7 +310,7 @@ def plot_discount_by_segment(by_segment: pd.DataFrame, colours: Mapping[str, str
     ax.set(
         xlabel="segment (latent: policies see behaviour, not the segment)",
         ylabel="average discount per shopper-week\n(% of list price)",
-        title="Discount given by segment",
+        title="Discount given by segment (no bar: no discount)",
     )
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="policy", title_fontsize=8)
@@ -419,8 +419,7 @@ def write_report(
         f"# Comparison on `{params.name}`",
         "",
         f"{int(row['n_shoppers']):,} shoppers x {horizon} weeks; every policy on the same shoppers "
-        f"with the same random draws. Money is per shopper over the horizon, in {currency}; intervals are 95 %, "
-        "and the incremental profit is paired per shopper against no discount.",
+        f"with the same random draws. Money is per shopper over the horizon, in {currency}.",
         "",
         to_markdown(summary),
     ]
