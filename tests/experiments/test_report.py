@@ -13,14 +13,8 @@ import pytest
 from discountsim.agents import evaluate_lineup, make_model, make_policy
 from discountsim.agents.callbacks import ShopMetricsCallback
 from discountsim.experiments import report
-from discountsim.experiments.report import (
-    FIXED_COLOURS,
-    place_labels,
-    plot_incremental_vs_cost,
-    plot_profit_vs_depth,
-    policy_colours,
-    write_report,
-)
+from discountsim.experiments.plot_style import FIXED_COLOURS, place_labels, policy_colours
+from discountsim.experiments.report import plot_incremental_vs_cost, plot_profit_vs_depth, write_report
 from discountsim.experiments.simulate import fixed_discount_table
 from discountsim.experiments.tables import leaderboard, to_markdown
 from discountsim.simulators import load_scenario
