@@ -58,10 +58,13 @@ def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dic
 class ShopMetricsCallback(BaseCallback):
     """Evaluate on fixed shoppers every ``eval_every`` timesteps and log ``shop/`` scalars and HParams.
 
+    Evaluations happen between model updates (at the start of a rollout, once ``eval_every`` timesteps
+    have passed since the last one) and once at the end of training, so every point of ``history`` is
+    a different model and its ``timesteps`` are strictly increasing.
+
     Args:
         scenario: Scenario evaluated on (usually the training one).
-        eval_every: Timesteps between evaluations (SB3 counts calls, one per vectorised step, so
-            the callback converts with the training env's ``num_envs``).
+        eval_every: Timesteps between evaluations, at least; rounded up to the next model update.
         n_shoppers: Shoppers per evaluation.
         horizon: Periods per evaluation.
         seed: Seed of the evaluation shoppers: every evaluation sees the same shoppers.
@@ -95,10 +98,17 @@ class ShopMetricsCallback(BaseCallback):
         self._next_eval = self.num_timesteps + self.eval_every
         record_hparams(self.logger, {"algorithm": type(self.model).__name__, **self.hparams})
 
-    def _on_step(self) -> bool:
+    def _on_rollout_start(self) -> None:
+        # Evaluate between updates, never during a rollout: the model only changes in train(), so a
+        # point recorded mid-rollout repeats the previous update's model under a later timestep (the
+        # doubled points of the learning curves). At a rollout's start the model has seen exactly
+        # num_timesteps transitions; several due evaluations collapse into one.
         if self.num_timesteps >= self._next_eval:
-            self._next_eval += self.eval_every
+            while self._next_eval <= self.num_timesteps:
+                self._next_eval += self.eval_every
             self.evaluate_now()
+
+    def _on_step(self) -> bool:
         return True
 
     def _on_training_end(self) -> None:

@@ -65,7 +65,8 @@ def build_lineup(
     for algorithm, steps in agents.items():
         callback = ShopMetricsCallback(params, max(int(steps) // max(curve_points, 1), 1), n_shoppers=500)
         timed(algorithm, lambda a=algorithm, s=steps, c=callback: train_sb3(a, params, int(s), seed, callback=c))
-        curves.append(pd.DataFrame(callback.history).assign(policy=algorithm))
+        curve = pd.DataFrame(callback.history)  # what each point was evaluated on, for the plot's labels
+        curves.append(curve.assign(policy=algorithm, n_shoppers=callback.n_shoppers, horizon=callback.horizon))
     lineup.curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     lineup.policies["myopic_oracle"] = make_policy("myopic_oracle", d_max=params.d_max)
     lineup.policies["oracle"] = make_policy("oracle", d_max=params.d_max)

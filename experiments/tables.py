@@ -9,7 +9,7 @@ from rich.table import Table
 COLUMNS = (
     "policy",
     "profit",
-    "incremental [95 % CI]",
+    "incremental vs no discount",
     "share of oracle",
     "ROI",
     "avg discount",
@@ -17,25 +17,49 @@ COLUMNS = (
     "retention",
 )
 
+NOTE = (
+    "Sorted by profit, best first. a ± b: mean and the half-width of its 95 % interval over shoppers; "
+    "incremental profit, share of oracle and ROI are paired per shopper (same shoppers, same draws). "
+    "avg discount: per shopper-week, % of list price; offered: shoppers offered at least once; "
+    "retention: shoppers still active at the end."
+)
+"""What the leaderboard's columns mean, printed under it."""
 
-def with_ci(row: pd.Series, metric: str) -> str:
-    """``+1.23 [+0.50, +1.96]``: a metric with its 95 % interval."""
-    return f"{row[metric]:+.2f} [{row[f'{metric}_ci_low']:+.2f}, {row[f'{metric}_ci_high']:+.2f}]"
+
+def _money(value: float, sign: bool) -> str:
+    return f"{value:+.2f}" if sign else f"{value:.2f}"
+
+
+def with_ci(row: pd.Series, metric: str, percent: bool = False, sign: bool = True) -> str:
+    """``+1.23 ± 0.73`` (or ``96.9% ± 1.2%``): a metric with its 95 % interval, ``-`` when undefined.
+
+    A symmetric interval shows as its half-width; an asymmetric one as ``+1.23 [+0.50, +2.10]``.
+    """
+    value, low, high = (row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
+    if pd.isna(value):
+        return "-"
+    show = (lambda v: f"{v:.1%}") if percent else (lambda v: _money(v, sign))
+    if pd.isna(low) or pd.isna(high):
+        return show(value)
+    half = (high - low) / 2
+    if abs((low + high) / 2 - value) <= 1e-9 * max(1.0, abs(value)):
+        return f"{show(value)} ± {f'{half:.1%}' if percent else f'{half:.2f}'}"
+    return f"{show(value)} [{show(low)}, {show(high)}]"
 
 
 def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
-    """The evaluator's summary as display strings, best profit first."""
+    """The evaluator's summary as display strings, best profit first (fractions as %, money with 2 decimals)."""
     rows = []
-    for _, r in summary.sort_values("profit", ascending=False).iterrows():
+    for _, r in summary.sort_values("profit", ascending=False, kind="stable").iterrows():
         rows.append(
             {
                 "policy": r["policy"],
-                "profit": f"{r['profit']:.2f}",
-                "incremental [95 % CI]": with_ci(r, "incremental_profit"),
-                "share of oracle": "-" if pd.isna(r["oracle_share"]) else f"{r['oracle_share']:.1%}",
-                "ROI": "-" if pd.isna(r["roi"]) else f"{r['roi']:+.2f}",
+                "profit": with_ci(r, "profit", sign=False),
+                "incremental vs no discount": with_ci(r, "incremental_profit"),
+                "share of oracle": with_ci(r, "oracle_share", percent=True),
+                "ROI": with_ci(r, "roi"),
                 "avg discount": f"{r['avg_discount']:.1%}",
-                "offered": f"{r['offered_share']:.0%}",
+                "offered": f"{r['offered_share']:.1%}",
                 "retention": f"{r['retention']:.1%}",
             }
         )
@@ -44,7 +68,9 @@ def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
 
 def print_leaderboard(summary: pd.DataFrame, title: str, currency: str = "EUR") -> None:
     """Print the leaderboard; money is per shopper over the horizon, in ``currency``."""
-    table = Table(title=f"{title} (money per shopper, {currency})")
+    table = Table(
+        title=f"{title} (money per shopper over the horizon, {currency})", caption=NOTE, caption_justify="left"
+    )
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "policy" else "right")
     for row in leaderboard(summary).itertuples(index=False):
@@ -60,6 +86,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def to_markdown(summary: pd.DataFrame) -> str:
-    """The leaderboard as a Markdown table."""
+    """The leaderboard as a Markdown table, followed by what its columns mean."""
     frame = leaderboard(summary)
-    return markdown_table(list(frame.columns), [[str(v) for v in row] for row in frame.itertuples(index=False)])
+    table = markdown_table(list(frame.columns), [[str(v) for v in row] for row in frame.itertuples(index=False)])
+    return f"{table}\n{NOTE}\n"
