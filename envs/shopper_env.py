@@ -8,18 +8,10 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from discountsim.envs.actions import ActionType, DiscountActions
-from discountsim.envs.info import step_info
+from discountsim.envs.info import shopper_info
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
-from discountsim.simulators import (
-    ShopperState,
-    SimulatorParams,
-    check_count,
-    feature_bounds,
-    initial_state,
-    load_scenario,
-    observe,
-    transition,
-)
+from discountsim.simulators import SimulatorParams, check_count, feature_bounds, load_scenario
+from discountsim.simulators.single import SingleShopper
 from gymnasium import spaces
 from numpy.typing import NDArray
 
@@ -71,7 +63,8 @@ class ShopperEnv(gym.Env):
         low, high = feature_bounds(self.params)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._sequences = ShopperSequences(1)
-        self._state: ShopperState | None = None
+        # The simulator's single-shopper path: transition's equations on scalars (see simulators.single).
+        self._shopper = SingleShopper(self.params)
         self._last_info: dict[str, float] = {}
 
     def reset(
@@ -81,29 +74,29 @@ class ShopperEnv(gym.Env):
         key = self._sequences.reset(
             [seed], lambda count: self.np_random.integers(SEED_SPACE, size=count, dtype=np.uint64)
         )
-        self._state = initial_state(self.params, key)
         self._last_info = {}
-        return observe(self.params, self._state)[0], {}
+        return self._shopper.reset(int(key[0])), {}
 
     def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
-        if self._state is None:
+        shopper = self._shopper
+        if shopper.state is None:
             raise RuntimeError("call reset() before step()")
-        discount = self.actions.to_discount(action)[:1]
-        self._state, outcome = transition(self.params, self._state, discount)
-        info = step_info(outcome, 0)
+        outcome = shopper.step(self.actions.discount_of(action))
+        info = shopper_info(outcome)
         self._last_info = info
-        terminated = bool(outcome.churned[0])
-        truncated = bool(self._state.t[0] >= self.horizon) and not terminated
-        reward = float(outcome.profit[0]) * self.reward_scale
-        return observe(self.params, self._state)[0], reward, terminated, truncated, info
+        terminated = bool(outcome.churned)
+        truncated = shopper.state.t >= self.horizon and not terminated
+        reward = float(outcome.profit) * self.reward_scale
+        return shopper.observation(), reward, terminated, truncated, info
 
     def render(self) -> str | None:
         if self.render_mode != "ansi":
             return None
-        if self._state is None:
+        state = self._shopper.state
+        if state is None:
             return "(call reset() first)"
         info = self._last_info
         return (
-            f"t={int(self._state.t[0])} discount={info.get('discount', 0.0):.2f} "
+            f"t={state.t} discount={info.get('discount', 0.0):.2f} "
             f"purchased={int(info.get('purchased', 0))} profit={info.get('profit', 0.0):.2f} {self.params.currency}"
         )
