@@ -11,7 +11,7 @@ from discountsim.envs.actions import ActionType, DiscountActions
 from discountsim.envs.info import shopper_info
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
 from discountsim.simulators import SimulatorParams, check_count, feature_bounds, load_scenario
-from discountsim.simulators.single import SingleShopper
+from discountsim.simulators.single import PREFETCH, SingleShopper
 from gymnasium import spaces
 from numpy.typing import NDArray
 
@@ -64,7 +64,7 @@ class ShopperEnv(gym.Env):
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
         self._sequences = ShopperSequences(1)
         # The simulator's single-shopper path: transition's equations on scalars (see simulators.single).
-        self._shopper = SingleShopper(self.params)
+        self._shopper = SingleShopper(self.params, block=self.horizon)
         self._last_info: dict[str, float] = {}
 
     def reset(
@@ -75,7 +75,7 @@ class ShopperEnv(gym.Env):
             [seed], lambda count: self.np_random.integers(SEED_SPACE, size=count, dtype=np.uint64)
         )
         self._last_info = {}
-        return self._shopper.reset(int(key[0])), {}
+        return self._shopper.reset(int(key[0]), lambda: self._sequences.following(PREFETCH - 1)), {}
 
     def step(self, action: Any) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         shopper = self._shopper

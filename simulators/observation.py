@@ -143,5 +143,5 @@ def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[
     Returns:
         ``(n_features,)`` float32, equal to the shopper's row of ``observe``.
     """
-    values = [value if cap is None else min(value, cap) for value, cap in zip(state_features(state), caps)]
+    values = [value if cap is None else min(value, cap) for value, cap in zip(state_features(state), caps, strict=True)]
     return np.array(values + rest, dtype=np.float32)
