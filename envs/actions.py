@@ -10,6 +10,7 @@ naming the action and what is allowed.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -40,13 +41,14 @@ class DiscountActions:
     width: int = 1
 
     def __post_init__(self) -> None:
-        if self.action_type not in ACTION_TYPES:
-            raise ValueError(f"action_type: {self.action_type!r} is not one of {list(ACTION_TYPES)}")
+        if not isinstance(self.action_type, str) or self.action_type not in ACTION_TYPES:
+            raise DiscountSimInputError(f"action_type: {self.action_type!r} is not one of {list(ACTION_TYPES)}")
         if self.action_type == "discrete":
-            if int(self.n_levels) != self.n_levels or self.n_levels < 2:
-                raise ValueError(f"n_levels: expected an integer >= 2, got {self.n_levels!r}")
+            ok = isinstance(self.n_levels, numbers.Integral) and not isinstance(self.n_levels, bool)
+            if not ok or self.n_levels < 2:
+                raise DiscountSimInputError(f"n_levels: expected an integer >= 2, got {self.n_levels!r}")
             if self.width != 1:
-                raise ValueError("action_type 'discrete' supports one discount per action (width 1)")
+                raise DiscountSimInputError("action_type 'discrete' supports one discount per action (width 1)")
 
     @property
     def levels(self) -> NDArray[np.float64]:

@@ -8,9 +8,10 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from discountsim.envs.actions import ActionType, DiscountActions
+from discountsim.envs.checks import count_arg, render_mode_arg, scale_arg, scenario_arg
 from discountsim.envs.info import shopper_info
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
-from discountsim.simulators import SimulatorParams, check_count, feature_bounds, load_scenario
+from discountsim.simulators import SimulatorParams, feature_bounds
 from discountsim.simulators.single import PREFETCH, SingleShopper
 from gymnasium import spaces
 from numpy.typing import NDArray
@@ -52,12 +53,10 @@ class ShopperEnv(gym.Env):
         reward_scale: float = 1.0,
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']} or None")
-        self.render_mode = render_mode
-        self.params = load_scenario(scenario)
-        self.horizon = check_count("horizon", horizon)
-        self.reward_scale = float(reward_scale)
+        self.render_mode = render_mode_arg(render_mode, self.metadata["render_modes"])
+        self.params = scenario_arg(scenario)
+        self.horizon = count_arg("horizon", horizon)
+        self.reward_scale = scale_arg("reward_scale", reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         self.action_space = self.actions.space()
         low, high = feature_bounds(self.params)
