@@ -31,6 +31,8 @@ from numpy.typing import NDArray
 
 # Shoppers prepared together when ``reset`` is told which shoppers come next.
 PREFETCH = 32
+# Longest block of periods prepared at once (memory: PREFETCH x MAX_BLOCK x 14 floats).
+MAX_BLOCK = 256
 
 
 class _Rows:
@@ -106,7 +108,7 @@ class SingleShopper:
 
     def __init__(self, params: SimulatorParams, block: int = 52) -> None:
         self.params = params
-        self.block = max(int(block), 1)
+        self.block = min(max(int(block), 1), MAX_BLOCK)
         self._caps = state_feature_caps(params)
         n_categories = len(params.catalogue)
         self._one_hot = [[1.0 if c == k else 0.0 for c in range(n_categories)] for k in range(n_categories)]
