@@ -3,15 +3,20 @@
 Continuous: ``Box(-1, 1)`` (what SB3's checker recommends), rescaled linearly to [0, d_max];
 values outside [-1, 1] are clipped to it (SB3 clips too, but sampled actions of other agents may
 overshoot). Discrete: ``Discrete(k)`` picks one of ``k`` evenly spaced levels 0, ..., d_max (for DQN).
-NaN, infinite and wrongly shaped actions raise ``ValueError``.
+NaN, infinite, non-numeric and wrongly shaped actions raise ``DiscountSimInputError`` (a ``ValueError``)
+naming the action and what is allowed.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
-from typing import Literal
+from functools import cached_property
+from typing import Any, Literal
 
 import numpy as np
+from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
 from numpy.typing import NDArray
 
@@ -36,13 +41,14 @@ class DiscountActions:
     width: int = 1
 
     def __post_init__(self) -> None:
-        if self.action_type not in ACTION_TYPES:
-            raise ValueError(f"action_type: {self.action_type!r} is not one of {list(ACTION_TYPES)}")
+        if not isinstance(self.action_type, str) or self.action_type not in ACTION_TYPES:
+            raise DiscountSimInputError(f"action_type: {self.action_type!r} is not one of {list(ACTION_TYPES)}")
         if self.action_type == "discrete":
-            if int(self.n_levels) != self.n_levels or self.n_levels < 2:
-                raise ValueError(f"n_levels: expected an integer >= 2, got {self.n_levels!r}")
+            ok = isinstance(self.n_levels, numbers.Integral) and not isinstance(self.n_levels, bool)
+            if not ok or self.n_levels < 2:
+                raise DiscountSimInputError(f"n_levels: expected an integer >= 2, got {self.n_levels!r}")
             if self.width != 1:
-                raise ValueError("action_type 'discrete' supports one discount per action (width 1)")
+                raise DiscountSimInputError("action_type 'discrete' supports one discount per action (width 1)")
 
     @property
     def levels(self) -> NDArray[np.float64]:
@@ -54,30 +60,75 @@ class DiscountActions:
             return spaces.Discrete(self.n_levels)
         return spaces.Box(-1.0, 1.0, shape=(self.width,), dtype=np.float32)
 
+    def allowed(self, batch: int | None = None) -> str:
+        """What an action (or a batch of ``batch`` actions) may be, for error messages."""
+        if self.action_type == "discrete":
+            one = f"an int in [0, {self.n_levels}) (Discrete({self.n_levels}))"
+            return one if batch is None else f"an int array of shape ({batch},), each {one}"
+        shape = (self.width,) if batch is None else (batch, self.width)
+        return (
+            f"a finite float array of shape {shape} in [-1, 1] (Box(-1, 1, ({self.width},), float32); "
+            "values beyond -1 and 1 are clipped to them)"
+        )
+
+    def _error(self, actions: Any, batch: int | None, problem: str) -> DiscountSimInputError:
+        shown = " ".join(repr(actions).split())
+        if len(shown) > 200:
+            shown = shown[:200] + "..."
+        return DiscountSimInputError(f"action: {problem}, got {shown}; allowed: {self.allowed(batch)}")
+
     def to_discount(self, actions: NDArray, batch: int | None = None) -> NDArray[np.float64]:
         """Discounts for one action (``batch=None``) or a batch of ``batch`` actions.
 
         Returns:
             ``(width,)`` for one action, ``(batch, width)`` for a batch; fractions in [0, d_max].
+
+        Raises:
+            DiscountSimInputError: On a non-numeric, NaN, infinite, wrongly shaped or (discrete)
+                out-of-range action, naming the action and what is allowed.
         """
-        a = np.asarray(actions)
+        try:
+            a = np.asarray(actions)
+        except (TypeError, ValueError) as exc:  # e.g. a ragged list
+            raise self._error(actions, batch, "not a numeric array") from exc
+        if a.dtype.kind not in "iuf":  # strings, None (object), bools
+            raise self._error(actions, batch, f"expected numbers, not {type(actions).__name__} of dtype {a.dtype}")
         if self.action_type == "discrete":
             expected: tuple[int, ...] = () if batch is None else (batch,)
             if a.shape not in (expected, (*expected, 1)):
-                raise ValueError(f"action: expected shape {expected} of level indices, got {a.shape}")
-            if not np.issubdtype(a.dtype, np.integer):
-                if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
-                    raise ValueError(f"action: expected integer levels in [0, {self.n_levels - 1}], got {a!r}")
+                raise self._error(actions, batch, f"expected shape {expected} of level indices, not {a.shape}")
+            if a.dtype.kind == "f" and (not np.all(np.isfinite(a)) or np.any(a != np.round(a))):
+                raise self._error(actions, batch, "expected integer levels")
             index = a.astype(np.int64).reshape(expected)
             if np.any((index < 0) | (index >= self.n_levels)):
-                raise ValueError(f"action: level out of range; allowed: 0 .. {self.n_levels - 1}")
+                raise self._error(actions, batch, f"level out of range 0 .. {self.n_levels - 1}")
             return self.levels[index].reshape(*expected, 1)
         expected = (self.width,) if batch is None else (batch, self.width)
         if a.shape != expected:
-            raise ValueError(f"action: expected shape {expected}, got {a.shape}")
+            raise self._error(actions, batch, f"expected shape {expected}, not {a.shape}")
         if not np.all(np.isfinite(a)):
-            raise ValueError("action: NaN or infinite values; allowed: finite values in [-1, 1]")
+            raise self._error(actions, batch, "NaN or infinite values")
         return (np.clip(a.astype(np.float64), -1.0, 1.0) + 1.0) * (0.5 * self.d_max)
+
+    def discount_of(self, action: Any) -> float:
+        """``to_discount(action)[0]`` for one action of width 1, as a Python float, with fast paths
+        for what agents pass (a ``(1,)`` float array, an int level); the same value bit for bit."""
+        if self.width == 1:
+            if self.action_type == "discrete":
+                if type(action) is int or (isinstance(action, np.integer) and not isinstance(action, np.bool_)):
+                    index = int(action)
+                    if 0 <= index < self.n_levels:
+                        return self._level_list[index]
+            elif type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":
+                x = float(action[0])
+                if math.isfinite(x):
+                    # to_discount's clip and rescale, on a float: the same IEEE operations.
+                    return (min(max(x, -1.0), 1.0) + 1.0) * (0.5 * self.d_max)
+        return float(self.to_discount(action)[0])
+
+    @cached_property
+    def _level_list(self) -> list[float]:
+        return self.levels.tolist()
 
     def from_discount(self, discounts: NDArray) -> NDArray:
         """Actions that map to the given discounts, ``(batch,)`` -> ``(batch, width)`` or ``(batch,)`` levels.

@@ -7,24 +7,26 @@ first come, first served against the budget for the whole horizon, so spending n
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from discountsim.envs.actions import DiscountActions
+from discountsim.envs.checks import count_arg, render_mode_arg, scale_arg, scenario_arg
 from discountsim.envs.cohorts import CohortMap
 from discountsim.simulators import (
     ShopperState,
     SimulatorParams,
-    check_count,
     feature_index,
     initial_state,
-    load_scenario,
     observe,
     spawn_keys,
     transition,
 )
+from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
 from numpy.typing import NDArray
 
@@ -67,17 +69,20 @@ class CampaignEnv(gym.Env):
         recency_cuts: tuple[float, float] = (4.0, 13.0),
         render_mode: str | None = None,
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode: {render_mode!r} is not one of {self.metadata['render_modes']} or None")
-        self.n_shoppers = check_count("n_shoppers", n_shoppers)
-        self.render_mode = render_mode
-        self.params = load_scenario(scenario)
-        self.horizon = check_count("horizon", horizon)
-        self.budget = 2.0 * self.n_shoppers if budget is None else float(budget)
-        if not np.isfinite(self.budget) or self.budget < 0.0:
-            raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget!r}")
-        self.reward_scale = 1.0 / self.n_shoppers if reward_scale is None else float(reward_scale)
-        self.cohorts = CohortMap(self.params, tuple(recency_cuts))
+        self.render_mode = render_mode_arg(render_mode, self.metadata["render_modes"])
+        self.n_shoppers = count_arg("n_shoppers", n_shoppers)
+        self.params = scenario_arg(scenario)
+        self.horizon = count_arg("horizon", horizon)
+        if budget is None:
+            self.budget = 2.0 * self.n_shoppers
+        elif (
+            isinstance(budget, numbers.Real) and not isinstance(budget, bool) and math.isfinite(budget) and budget >= 0
+        ):
+            self.budget = float(budget)
+        else:
+            raise DiscountSimInputError(f"budget: expected None or a finite amount >= 0 (currency), got {budget!r}")
+        self.reward_scale = 1.0 / self.n_shoppers if reward_scale is None else scale_arg("reward_scale", reward_scale)
+        self.cohorts = CohortMap(self.params, _recency_cuts(recency_cuts))
         self.actions = DiscountActions(self.params.d_max, "continuous", width=self.cohorts.n_cohorts)
         self.action_space = self.actions.space()
         k = self.cohorts.n_cohorts
@@ -161,3 +166,17 @@ class CampaignEnv(gym.Env):
             f"period={self._period} profit={info['profit']:.2f} spent={info['spent']:.2f} "
             f"budget_left={info['budget_left']:.2f} offers={info['offers_sent']} purchases={info['purchases']}"
         )
+
+
+def _recency_cuts(cuts: Any) -> tuple[float, float]:
+    """Two ascending, finite week counts >= 0 (the upper bounds of the active and lapsing tiers)."""
+    try:
+        values = tuple(float(c) for c in cuts if not isinstance(c, bool))
+        ok = len(values) == len(tuple(cuts)) == 2 and 0.0 <= values[0] < values[1] < math.inf
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise DiscountSimInputError(
+            f"recency_cuts: expected two ascending finite week counts >= 0 (e.g. (4, 13)), got {cuts!r}"
+        )
+    return values

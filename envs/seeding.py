@@ -51,3 +51,8 @@ class ShopperSequences:
         """Keys of the next shopper of each selected row (an automatic reset), in row order."""
         self.episode[rows] += 1
         return episode_keys(self.seed[rows], self.episode[rows])
+
+    def following(self, count: int, row: int = 0) -> NDArray[np.uint64]:
+        """Keys of the ``count`` shoppers that row ``row`` simulates after its current one (if not reseeded)."""
+        episodes = self.episode[row] + 1 + np.arange(count, dtype=np.int64)
+        return episode_keys(np.full(count, self.seed[row], dtype=np.uint64), episodes)

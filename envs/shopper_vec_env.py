@@ -15,19 +15,19 @@ from typing import Any
 
 import numpy as np
 from discountsim.envs.actions import ActionType, DiscountActions
+from discountsim.envs.checks import count_arg, scale_arg, scenario_arg, seed_arg
 from discountsim.envs.info import step_infos
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
 from discountsim.simulators import (
     ShopperState,
     SimulatorParams,
-    check_count,
     feature_bounds,
     initial_state,
-    load_scenario,
     observe,
     reset_where,
     transition,
 )
+from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
@@ -58,13 +58,16 @@ class ShopperVecEnv(VecEnv):
         seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        n_envs = check_count("n_envs", n_envs)
+        n_envs = count_arg("n_envs", n_envs)
         if render_mode is not None:
-            raise ValueError(f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}")
+            raise DiscountSimInputError(
+                f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}"
+            )
         self.render_mode = render_mode
-        self.params = load_scenario(scenario)
-        self.horizon = check_count("horizon", horizon)
-        self.reward_scale = float(reward_scale)
+        seed = seed_arg("seed", seed)
+        self.params = scenario_arg(scenario)
+        self.horizon = count_arg("horizon", horizon)
+        self.reward_scale = scale_arg("reward_scale", reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         low, high = feature_bounds(self.params)
         super().__init__(n_envs, spaces.Box(low, high, dtype=np.float32), self.actions.space())
@@ -74,6 +77,11 @@ class ShopperVecEnv(VecEnv):
         self._actions: NDArray | None = None
         if seed is not None:
             self.seed(seed)
+
+    def seed(self, seed: int | None = None) -> Sequence[int | None]:
+        """Seed row i with ``seed + i`` at the next ``reset()`` (SB3's convention); None: random."""
+        seed_arg("seed", seed)
+        return super().seed(seed)
 
     def reset(self) -> VecEnvObs:
         keys = self._sequences.reset(

@@ -12,6 +12,7 @@ u (and so P(buy)) never falls as d deepens at a fixed state.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -22,8 +23,14 @@ Array = NDArray[np.float64]
 
 
 def sigmoid(x: Array) -> Array:
-    """Logistic function, written with tanh so that it never overflows."""
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+    """Logistic function, written with tanh so that it never overflows (a Python float for a scalar)."""
+    t = np.tanh(0.5 * x)
+    return 0.5 * (1.0 + (t if isinstance(t, np.ndarray) else float(t)))
+
+
+def positive_part(x: Array) -> Array:
+    """max(x, 0) elementwise; ``max`` for one shopper's scalar (same value, without NumPy's per-call cost)."""
+    return np.maximum(x, 0.0) if isinstance(x, np.ndarray) else max(x, 0.0)
 
 
 def logit(p: float) -> float:
@@ -91,8 +98,8 @@ def purchase_utility(
     promotional wear-out; stock is the inventory effect of stockpiling (Hendel & Nevo, 2006,
     Econometrica).
     """
-    gain = np.maximum(discount - reference, 0.0)
-    loss = np.maximum(reference - discount, 0.0)
+    gain = positive_part(discount - reference)
+    loss = positive_part(reference - discount)
     return (
         intent
         + season
@@ -133,7 +140,7 @@ def update_stock(
 ) -> Array:
     """Stock s' = max(s - c, 0) + 1[buy] phi_i d, in baskets: the extra quantity bought on a deal
     is consumed at ``consumption`` baskets per period and suppresses demand until then."""
-    return np.maximum(stock - consumption, 0.0) + purchased * forward_buying * discount
+    return positive_part(stock - consumption) + purchased * forward_buying * discount
 
 
 def churn_hazard(
@@ -168,7 +175,8 @@ def churn_hazard(
 def update_intent_shock(shock: Array, z: Array, behaviour: BehaviourParams) -> Array:
     """AR(1) weekly intent shock with stationary sd sigma: eps' = rho eps + sqrt(1 - rho^2) sigma z."""
     rho = behaviour.intent_shock_persistence
-    return rho * shock + np.sqrt(1.0 - rho * rho) * behaviour.intent_shock_sd * z
+    # math.sqrt: a correctly rounded square root like np.sqrt, without a NumPy call per period.
+    return rho * shock + math.sqrt(1.0 - rho * rho) * behaviour.intent_shock_sd * z
 
 
 def browse_rate(intent_now: Array, behaviour: BehaviourParams) -> Array:

@@ -73,6 +73,46 @@ def _calendar(seasonality: SeasonalityParams) -> NDArray[np.float32]:
     return table
 
 
+# Features without a natural upper bound, clipped to their ``feature_bounds`` high.
+_CLIPPED = frozenset({"recency", "frequency", "monetary", "browse", "reviews", "tenure"})
+_CALENDAR = ("week_sin", "week_cos", "holiday")
+
+
+def state_features(state: ShopperState) -> tuple:
+    """The base features read from each shopper's state (``BASE_FEATURES`` up to the calendar), unclipped.
+
+    Written for arrays (``observe``) and for one shopper's Python scalars (``observe_one``).
+    """
+    return (
+        np.log1p(state.recency) / _LOG_53,
+        state.frequency,
+        np.log1p(state.monetary) / _LOG_1000,
+        np.log1p(state.browse) / _LOG_11,
+        state.cart,
+        np.log1p(state.reviews) / _LOG_11,
+        state.last_discount,
+        state.avg_discount,
+        recent_offers(state) / 4.0,
+        state.tenure / PERIODS_PER_YEAR,
+        state.purchased_last,
+    )
+
+
+_N_STATE = len(BASE_FEATURES) - len(_CALENDAR)
+assert tuple(f[0] for f in BASE_FEATURES[_N_STATE:]) == _CALENDAR
+
+
+def state_feature_caps(params: SimulatorParams) -> tuple[float | None, ...]:
+    """Upper clip of each ``state_features`` entry as a Python float, None where none applies."""
+    _, high = feature_bounds(params)
+    return tuple(float(high[j]) if f[0] in _CLIPPED else None for j, f in enumerate(BASE_FEATURES[:_N_STATE]))
+
+
+def calendar_features(params: SimulatorParams, t: NDArray[np.int64]) -> NDArray[np.float32]:
+    """``(n, 3)`` week_sin, week_cos and holiday proximity of period ``t``."""
+    return _calendar(params.seasonality)[dynamics.week_of_year(params.seasonality, t)]
+
+
 def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]:
     """Observation of every shopper at the start of its current period.
 
@@ -82,24 +122,26 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     """
     n = state.n_shoppers
     n_base = len(BASE_FEATURES)
-    _, high = feature_bounds(params)
-    week = dynamics.week_of_year(params.seasonality, state.t)
     obs = np.zeros((n, n_base + len(params.catalogue)), dtype=np.float32)
-    # Only features without a natural upper bound are clipped (each with scalar bounds: fast).
-    for j, values in (
-        (0, np.log1p(state.recency) / _LOG_53),
-        (1, state.frequency),
-        (2, np.log1p(state.monetary) / _LOG_1000),
-        (3, np.log1p(state.browse) / _LOG_11),
-        (5, np.log1p(state.reviews) / _LOG_11),
-        (9, state.tenure / PERIODS_PER_YEAR),
-    ):
-        np.minimum(values, high[j], out=obs[:, j], casting="unsafe")
-    obs[:, 4] = state.cart
-    obs[:, 6] = state.last_discount
-    obs[:, 7] = state.avg_discount
-    obs[:, 8] = recent_offers(state) / 4.0
-    obs[:, 10] = state.purchased_last
-    obs[:, 11:14] = _calendar(params.seasonality)[week]
+    for j, (values, cap) in enumerate(zip(state_features(state), state_feature_caps(params), strict=True)):
+        if cap is None:
+            obs[:, j] = values
+        else:  # a scalar bound: fast
+            np.minimum(values, cap, out=obs[:, j], casting="unsafe")
+    obs[:, _N_STATE:n_base] = calendar_features(params, state.t)
     obs[np.arange(n), n_base + state.traits.category] = 1.0
     return obs
+
+
+def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[float]) -> NDArray[np.float32]:
+    """``observe``'s row for one shopper whose state fields are Python scalars.
+
+    Args:
+        caps: ``state_feature_caps(params)``.
+        rest: The calendar features of the shopper's period followed by its one-hot category.
+
+    Returns:
+        ``(n_features,)`` float32, equal to the shopper's row of ``observe``.
+    """
+    values = [value if cap is None else min(value, cap) for value, cap in zip(state_features(state), caps, strict=True)]
+    return np.array(values + rest, dtype=np.float32)

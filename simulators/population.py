@@ -14,7 +14,7 @@ import numpy as np
 from discountsim.simulators import dynamics
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.random_streams import Slot, box_muller, period_uniforms, trait_uniforms
-from discountsim.simulators.state import ShopperState, ShopperTraits
+from discountsim.simulators.state import ShopperState, ShopperTraits, as_float
 from numpy.typing import NDArray
 
 # Traits drawn with one standard normal each, in this order.
@@ -232,12 +232,29 @@ def draw_signals(params: SimulatorParams, state: ShopperState, u: NDArray[np.flo
     Args:
         u: ``(N_SLOTS, n)`` uniforms; rows ``Slot.BROWSE`` and ``Slot.CART`` are used.
     """
+    intent_now = current_intent(params, state.traits.intent, state.t, state.intent_shock)
+    state.browse, state.cart = signals(params, intent_now, state.active, u[Slot.BROWSE], u[Slot.CART])
+
+
+def current_intent(params: SimulatorParams, intent: NDArray, t: NDArray[np.int64], intent_shock: NDArray) -> NDArray:
+    """intent_now = a_i + season(week of period t) + eps, the utility that drives browsing and cart adds."""
+    week = dynamics.week_of_year(params.seasonality, t)
+    return intent + dynamics.season_by_week(params.seasonality)[week] + intent_shock
+
+
+def signals(
+    params: SimulatorParams, intent_now: NDArray, active: NDArray, u_browse: NDArray, u_cart: NDArray
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Browse sessions and cart add (0/1) of a period, for arrays or one shopper's scalars.
+
+    Returns:
+        ``browse`` and ``cart``, float64; both 0 where ``active`` is False.
+    """
     behaviour = params.behaviour
-    week = dynamics.week_of_year(params.seasonality, state.t)
-    intent_now = state.traits.intent + dynamics.season_by_week(params.seasonality)[week] + state.intent_shock
-    rate = dynamics.browse_rate(intent_now, behaviour) * state.active
-    state.browse = dynamics.geometric_count(rate, u[Slot.BROWSE])
-    state.cart = (state.active & (u[Slot.CART] < dynamics.cart_probability(intent_now, behaviour))).astype(np.float64)
+    rate = dynamics.browse_rate(intent_now, behaviour) * active
+    browse = dynamics.geometric_count(rate, u_browse)
+    cart = as_float(active & (u_cart < dynamics.cart_probability(intent_now, behaviour)))
+    return browse, cart
 
 
 def spawn_keys(rng: np.random.Generator, n: int) -> NDArray[np.uint64]:

@@ -1,6 +1,8 @@
 """Per-shopper arrays: latent traits, dynamic state and one period's outcome.
 
-Every array's first axis is the shopper: shape ``(n_shoppers,)``.
+Every array's first axis is the shopper: shape ``(n_shoppers,)``. The single-shopper path
+(``simulators.single``) runs the same equations on one shopper whose fields are Python scalars;
+``select`` and ``as_float`` are the two operations written for both.
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+
+
+def select(condition, if_true, if_false):
+    """``np.where`` for arrays; a plain conditional for one shopper's scalars (the single-shopper path)."""
+    if isinstance(condition, np.ndarray):
+        return np.where(condition, if_true, if_false)
+    return if_true if condition else if_false
+
+
+def as_float(flag):
+    """A boolean array as float64 0/1, or one shopper's flag as a Python float."""
+    return flag.astype(np.float64) if isinstance(flag, np.ndarray) else float(flag)
 
 
 def _take(obj, index):

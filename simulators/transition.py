@@ -14,7 +14,7 @@ from discountsim.simulators.budget import within_budget
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import draw_signals, initial_state
 from discountsim.simulators.random_streams import Slot, box_muller, period_uniforms
-from discountsim.simulators.state import Outcome, ShopperState
+from discountsim.simulators.state import Outcome, ShopperState, as_float, select
 from numpy.typing import NDArray
 
 _RECENT_OFFER_WINDOW = 4
@@ -47,6 +47,48 @@ def recent_offers(state: ShopperState) -> NDArray[np.int8]:
     return _POPCOUNT[state.offer_history & _LOW_BITS]
 
 
+def purchase_probability(state: ShopperState, season: NDArray, depth: NDArray) -> NDArray[np.float64]:
+    """P(buy) of each shopper at discount ``depth`` (0 for churned shoppers); arrays, or scalars for one shopper."""
+    traits = state.traits
+    utility = dynamics.purchase_utility(
+        traits.intent,
+        season,
+        state.intent_shock,
+        depth,
+        state.reference,
+        state.fatigue,
+        state.stock,
+        traits.discount_sensitivity,
+        traits.gain_weight,
+        traits.loss_weight,
+        traits.fatigue_sensitivity,
+        traits.stock_sensitivity,
+    )
+    return dynamics.sigmoid(utility) * state.active
+
+
+def period_draws(
+    params: SimulatorParams, t: NDArray[np.int64], basket_value: NDArray, u: NDArray[np.float64]
+) -> tuple[NDArray, NDArray, NDArray]:
+    """What period ``t`` brings whatever the discount: seasonal utility, basket list value, intent-shock normal.
+
+    Args:
+        t: Period of each shopper's life, ``(n,)``.
+        basket_value: Each shopper's mean basket value V_i (currency), ``(n,)`` or a scalar.
+        u: ``(N_SLOTS, n)`` uniforms of period ``t`` (``period_uniforms``).
+
+    Returns:
+        ``season``, ``normal_basket`` (the list value of a basket bought without a discount) and
+        ``z_shock`` (the standard normal that drives the intent shock), each ``(n,)``. The
+        single-shopper path computes them for a whole episode at once, with ``t`` running over it.
+    """
+    season = dynamics.season_by_week(params.seasonality)[dynamics.week_of_year(params.seasonality, t)]
+    z_basket, z_shock = box_muller(u[Slot.NORMAL_RADIUS], u[Slot.NORMAL_ANGLE])
+    noise_sd = params.behaviour.basket_noise_sd
+    basket_noise = np.exp(noise_sd * z_basket - 0.5 * noise_sd**2)
+    return season, basket_value * basket_noise, z_shock
+
+
 def transition(
     params: SimulatorParams,
     state: ShopperState,
@@ -77,69 +119,93 @@ def transition(
     d = check_discount(params, discount, n)
     if budget is not None and not (np.isfinite(budget) and budget >= 0.0):
         raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget}")
-    traits = state.traits
-    behaviour = params.behaviour
     u = period_uniforms(state.key, state.t)
-
-    order = np.argsort(u[Slot.ARRIVAL], kind="stable") if budget is not None else None
-    offered = d > 0.0
-    offer_cost = params.offer_cost * offered
-    if order is not None:
-        sent = within_budget(offer_cost, order, budget)
-        offered &= sent
-        d = np.where(sent, d, 0.0)
-        offer_cost = params.offer_cost * offered
-
-    week = dynamics.week_of_year(params.seasonality, state.t)
-    season = dynamics.season_by_week(params.seasonality)[week]
-
-    def probability(depth: NDArray[np.float64]) -> NDArray[np.float64]:
-        utility = dynamics.purchase_utility(
-            traits.intent,
-            season,
-            state.intent_shock,
-            depth,
-            state.reference,
-            state.fatigue,
-            state.stock,
-            traits.discount_sensitivity,
-            traits.gain_weight,
-            traits.loss_weight,
-            traits.fatigue_sensitivity,
-            traits.stock_sensitivity,
-        )
-        return dynamics.sigmoid(utility) * state.active
-
-    p_buy = probability(d)
-    purchased = u[Slot.PURCHASE] < p_buy
-    redeemed = purchased & offered
-    multiplier = dynamics.basket_multiplier(d, traits.forward_buying)
-    z_basket, z_shock = box_muller(u[Slot.NORMAL_RADIUS], u[Slot.NORMAL_ANGLE])
-    noise_sd = behaviour.basket_noise_sd
-    basket_noise = np.exp(noise_sd * z_basket - 0.5 * noise_sd**2)
-    normal_basket = traits.basket_value * basket_noise
-    if order is not None:
+    season, normal_basket, z_shock = period_draws(params, state.t, state.traits.basket_value, u)
+    if budget is None:
+        next_state, outcome = advance(params, state, d, u, season, normal_basket, z_shock)
+    else:
+        order = np.argsort(u[Slot.ARRIVAL], kind="stable")
+        # An offer that no longer fits is not sent: the shopper sees no discount.
+        d = np.where(within_budget(params.offer_cost * (d > 0.0), order, budget), d, 0.0)
+        offered, offer_cost, p_buy, purchased, redeemed = _offer_and_buy(params, state, d, u, season)
         # Redemptions are charged in arrival order against what the sent offers left over.
+        multiplier = dynamics.basket_multiplier(d, state.traits.forward_buying)
         claim = np.where(redeemed, normal_basket * multiplier * d, 0.0)
         honoured = within_budget(claim, order, budget - float(offer_cost.sum()))
         declined = redeemed & ~honoured
         # Declined at checkout: the shopper decides at list price with the same draw (CRN), and
         # since P(buy) rises with the discount, only some of them still buy.
-        p_full = probability(np.zeros(n))
+        p_full = purchase_probability(state, season, np.zeros(n))
         purchased = np.where(declined, u[Slot.PURCHASE] < p_full, purchased)
         redeemed &= honoured
-    depth_paid = np.where(redeemed, d, 0.0)
-    basket = np.where(purchased, normal_basket * dynamics.basket_multiplier(depth_paid, traits.forward_buying), 0.0)
+        next_state, outcome = _settle(
+            params, state, d, u, offered, offer_cost, p_buy, purchased, redeemed, normal_basket, z_shock
+        )
+    draw_signals(params, next_state, u)
+    return next_state, outcome
+
+
+def advance(
+    params: SimulatorParams,
+    state: ShopperState,
+    d: NDArray,
+    u: NDArray,
+    season: NDArray,
+    normal_basket: NDArray,
+    z_shock: NDArray,
+) -> tuple[ShopperState, Outcome]:
+    """The period's equations without a budget, for arrays (``transition``) or one shopper's scalars.
+
+    Nothing is validated and next period's browse and cart signals are not drawn (``browse`` and
+    ``cart`` are carried over): ``transition`` does both around it, and the single-shopper path
+    (``simulators.single``) checks the discount once and draws a whole episode's signals ahead.
+
+    Args:
+        d: Discount per shopper, already checked (fractions in [0, d_max]).
+        u: This period's uniforms, indexed by ``Slot``.
+        season, normal_basket, z_shock: From ``period_draws`` for this period.
+    """
+    offered, offer_cost, p_buy, purchased, redeemed = _offer_and_buy(params, state, d, u, season)
+    return _settle(params, state, d, u, offered, offer_cost, p_buy, purchased, redeemed, normal_basket, z_shock)
+
+
+def _offer_and_buy(params: SimulatorParams, state: ShopperState, d: NDArray, u: NDArray, season: NDArray):
+    offered = d > 0.0
+    offer_cost = params.offer_cost * offered
+    p_buy = purchase_probability(state, season, d)
+    purchased = u[Slot.PURCHASE] < p_buy
+    return offered, offer_cost, p_buy, purchased, purchased & offered
+
+
+def _settle(
+    params: SimulatorParams,
+    state: ShopperState,
+    d: NDArray,
+    u: NDArray,
+    offered: NDArray,
+    offer_cost: NDArray,
+    p_buy: NDArray,
+    purchased: NDArray,
+    redeemed: NDArray,
+    normal_basket: NDArray,
+    z_shock: NDArray,
+) -> tuple[ShopperState, Outcome]:
+    # Money, churn and the next state; written for arrays and for one shopper's scalars alike.
+    traits = state.traits
+    behaviour = params.behaviour
+    depth_paid = select(redeemed, d, 0.0)
+    basket = select(purchased, normal_basket * dynamics.basket_multiplier(depth_paid, traits.forward_buying), 0.0)
     discount_cost = basket * depth_paid
     revenue = basket - discount_cost
     cogs = basket * (1.0 - traits.margin)
     promotion_cost = discount_cost + offer_cost
     profit = revenue - offer_cost - cogs
+    recency = select(purchased, 0.0, state.recency + 1.0)
 
     if params.dynamics.churn:
         hazard = dynamics.churn_hazard(
             traits.churn_logit,
-            np.where(purchased, 0.0, state.recency + 1.0),
+            recency,
             state.fatigue,
             offered,
             state.satisfaction,
@@ -149,15 +215,15 @@ def transition(
         )
         churned = state.active & (u[Slot.CHURN] < hazard)
     else:
-        churned = np.zeros(n, dtype=bool)
+        churned = state.active & False
 
     memory = behaviour.history_memory
-    bought = purchased.astype(np.float64)
+    bought = as_float(purchased)
     next_state = ShopperState(
         key=state.key,
         t=state.t + 1,
         traits=traits,
-        active=state.active & ~churned,
+        active=state.active ^ churned,  # churned implies active: active & ~churned
         reference=dynamics.update_reference(state.reference, d, traits.reference_memory),
         fatigue=dynamics.update_fatigue(state.fatigue, offered, behaviour.fatigue_decay),
         stock=dynamics.update_stock(
@@ -166,19 +232,18 @@ def transition(
         satisfaction=behaviour.satisfaction_memory * state.satisfaction
         + (1.0 - behaviour.satisfaction_memory) * bought,
         intent_shock=dynamics.update_intent_shock(state.intent_shock, z_shock, behaviour),
-        recency=np.where(purchased, 0.0, state.recency + 1.0),
+        recency=recency,
         frequency=memory * state.frequency + bought,
-        monetary=np.where(purchased, memory * state.monetary + (1.0 - memory) * basket, state.monetary),
+        monetary=select(purchased, memory * state.monetary + (1.0 - memory) * basket, state.monetary),
         tenure=state.tenure + 1.0,
         last_discount=d,
         avg_discount=memory * state.avg_discount + (1.0 - memory) * d,
-        offer_history=((state.offer_history << np.uint8(1)) | offered.astype(np.uint8)).astype(np.uint8),
+        offer_history=((state.offer_history << 1) | offered) & 0xFF,
         reviews=state.reviews + (purchased & (u[Slot.REVIEW] < traits.review_rate)),
         browse=state.browse,
         cart=state.cart,
         purchased_last=bought,
     )
-    draw_signals(params, next_state, u)
     outcome = Outcome(
         discount=d,
         offered=offered,
