@@ -173,10 +173,6 @@ class DumpLogsCallback(BaseCallback):
         self.dumped_at.append(int(self.num_timesteps))
 
 
-def _is_terminal() -> bool:
-    return Console().is_terminal
-
-
 class ProgressCallback(BaseCallback):
     """A progress bar (label, timesteps done/total, elapsed, ETA) on a terminal; start and finish log lines.
 
@@ -187,13 +183,22 @@ class ProgressCallback(BaseCallback):
         bar: Show the bar: True, False, or None for "when stdout is a terminal". The log lines
             (``logging``, so they reach a job's log file) are written either way, before the bar
             appears and after it stops, so that they never interleave with it.
+        console: Where the bar is drawn (default: stdout).
     """
 
-    def __init__(self, label: str, total_timesteps: int, bar: bool | None = None, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        label: str,
+        total_timesteps: int,
+        bar: bool | None = None,
+        console: Console | None = None,
+        verbose: int = 0,
+    ) -> None:
         super().__init__(verbose)
         self.label = label
         self.total_timesteps = int(total_timesteps)
-        self.bar = _is_terminal() if bar is None else bool(bar)
+        self.console = console
+        self.bar = (console or Console()).is_terminal if bar is None else bool(bar)
         self._progress: Progress | None = None
         self._task: Any = None
         self._started = 0.0
@@ -212,6 +217,7 @@ class ProgressCallback(BaseCallback):
                 TimeElapsedColumn(),
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
+                console=self.console,
             )
             self._progress.start()
             # Counted from this run's first timestep, so that the ETA reflects this run's speed.
