@@ -70,10 +70,14 @@ def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dic
 class ShopMetricsCallback(BaseCallback):
     """Evaluate on fixed shoppers every ``eval_every`` timesteps and log ``shop/`` scalars and HParams.
 
+    ``history`` holds one row per evaluation (``timesteps`` and the metrics): a learning curve.
+
     Args:
         scenario: Scenario evaluated on (usually the training one).
-        eval_every: Timesteps between evaluations (SB3 counts calls, one per vectorised step, so
-            the callback converts with the training env's ``num_envs``).
+        eval_every: Timesteps between evaluations, counted in the model's ``num_timesteps`` (not in
+            callback calls, which SB3 makes once per vectorised step of ``n_envs`` timesteps).
+            Evaluations happen at the first rollout start at or after each multiple, also after a
+            resume, and once more at the end of training unless it just evaluated.
         n_shoppers: Shoppers per evaluation.
         horizon: Periods per evaluation.
         seed: Seed of the evaluation shoppers: every evaluation sees the same shoppers.

@@ -7,7 +7,7 @@ import logging
 import re
 
 from discountsim.agents import make_model
-from discountsim.agents.callbacks import ProgressCallback
+from discountsim.agents.callbacks import ProgressCallback, ShopMetricsCallback
 from discountsim.agents.sb3_agents import rollout_size, whole_rollouts
 from rich.console import Console
 
@@ -47,3 +47,11 @@ def test_no_bar_when_stdout_is_not_a_terminal(caplog) -> None:
         model.learn(64, callback=callback)
     assert screen.getvalue() == ""
     assert "a2c: trained 64 timesteps" in caplog.text
+
+
+def test_learning_curve_points_stay_on_multiples_of_eval_every_after_a_resume() -> None:
+    model = make_model("a2c", hyperparams={"n_steps": 4}, env={"n_envs": 4}, horizon=4)  # rollouts of 16
+    model.learn(48)  # as if a run were stopped at 48 timesteps
+    callback = ShopMetricsCallback("default", eval_every=64, n_shoppers=10, horizon=4)
+    model.learn(160 - 48, callback=callback, reset_num_timesteps=False)
+    assert [h["timesteps"] for h in callback.history] == [64.0, 128.0, 160.0]  # not 48 + 64 = 112
