@@ -190,3 +190,37 @@ def test_checkpoint_every_must_be_positive(tmp_path) -> None:
     with pytest.raises(ValueError, match="checkpoint_every: expected a positive number of timesteps, got 0"):
         train(_cfg([*TINY, "checkpoint_every=0"]), tmp_path)
     assert not list(tmp_path.iterdir())  # failed before writing anything
+
+
+def test_an_off_policy_run_resumes_with_its_replay_buffer_from_a_rollout_boundary(tmp_path, monkeypatch) -> None:
+    dqn = [
+        "experiment=quick",
+        "agent=dqn",
+        "progress_bar=false",
+        "agent.env.n_envs=8",  # rollouts of train_freq 1 x 8 shoppers
+        "agent.algorithm.learning_starts=16",
+        "agent.algorithm.batch_size=16",
+        "agent.algorithm.buffer_size=500",
+        "agent.algorithm.gradient_steps=1",
+        "env.horizon=4",
+        "evaluation.n_shoppers=20",
+        "evaluation.horizon=4",
+        "evaluation.every=64",
+        "total_timesteps=200",
+        "checkpoint_every=64",
+    ]
+
+    class Killed(ShopMetricsCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= 150:
+                raise KeyboardInterrupt
+            return super()._on_step()
+
+    monkeypatch.setattr(train_module, "ShopMetricsCallback", Killed)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(dqn), tmp_path)
+    monkeypatch.undo()
+    assert latest_checkpoint(tmp_path / "checkpoints")[1] == 128
+    assert (tmp_path / "checkpoints" / "dqn_replay_buffer__128_steps.pkl").is_file()
+    train(_cfg([*dqn, "resume=true"]), tmp_path)
+    assert json.loads((tmp_path / "metrics.json").read_text())["timesteps"] == 200
