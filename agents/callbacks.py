@@ -1,20 +1,32 @@
-"""SB3 callbacks that log DiscountSim's business metrics to TensorBoard through SB3's logger.
+"""SB3 callbacks: business metrics in TensorBoard, SB3's own scalars on a schedule, progress with an ETA.
 
 ``ShopMetricsCallback`` evaluates the model being trained with ``agents.evaluate`` (the same
 code and numbers as ``metrics.json``) every ``eval_every`` timesteps and records ``shop/<metric>``
 scalars; at the start of training it records the run's hyperparameters as a TensorBoard HParams
 entry whose metrics are those ``shop/`` scalars, so the runs of a sweep compare in one view.
+``DumpLogsCallback`` writes SB3's ``time/`` and ``rollout/`` scalars every so many timesteps and at
+the end of training; ``ProgressCallback`` shows a progress bar with an ETA on a terminal and logs
+a start and a finish line.
+
+Periodic work happens at the start of a rollout, when the previous update is done: the weights
+then are those of the timestep count they are logged (or saved) under.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from discountsim.agents.evaluation import evaluate
 from discountsim.simulators import SimulatorParams
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import HParam, Logger, configure
+
+logger = logging.getLogger(__name__)
 
 SHOP_METRICS = (
     "profit",
@@ -58,13 +70,14 @@ def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dic
 class ShopMetricsCallback(BaseCallback):
     """Evaluate on fixed shoppers every ``eval_every`` timesteps and log ``shop/`` scalars and HParams.
 
-    Evaluations happen between model updates (at the start of a rollout, once ``eval_every`` timesteps
-    have passed since the last one) and once at the end of training, so every point of ``history`` is
-    a different model and its ``timesteps`` are strictly increasing.
+    Evaluations happen between model updates (at the first rollout start at or after each multiple of
+    ``eval_every``, also after a resume) and once at the end of training unless it just evaluated, so
+    every point of ``history`` is a different model and its ``timesteps`` are strictly increasing.
 
     Args:
         scenario: Scenario evaluated on (usually the training one).
-        eval_every: Timesteps between evaluations, at least; rounded up to the next model update.
+        eval_every: Timesteps between evaluations, counted in the model's ``num_timesteps`` (not in
+            callback calls, which SB3 makes once per vectorised step of ``n_envs`` timesteps).
         n_shoppers: Shoppers per evaluation.
         horizon: Periods per evaluation.
         seed: Seed of the evaluation shoppers: every evaluation sees the same shoppers.
@@ -95,17 +108,15 @@ class ShopMetricsCallback(BaseCallback):
         self._next_eval = 0
 
     def _on_training_start(self) -> None:
-        self._next_eval = self.num_timesteps + self.eval_every
+        # Multiples of eval_every, also when resuming from a checkpoint between two of them.
+        self._next_eval = next_multiple(self.num_timesteps, self.eval_every)
         record_hparams(self.logger, {"algorithm": type(self.model).__name__, **self.hparams})
 
     def _on_rollout_start(self) -> None:
         # Evaluate between updates, never during a rollout: the model only changes in train(), so a
-        # point recorded mid-rollout repeats the previous update's model under a later timestep (the
-        # doubled points of the learning curves). At a rollout's start the model has seen exactly
-        # num_timesteps transitions; several due evaluations collapse into one.
+        # point recorded mid-rollout repeats the previous update's model under a later timestep.
         if self.num_timesteps >= self._next_eval:
-            while self._next_eval <= self.num_timesteps:
-                self._next_eval += self.eval_every
+            self._next_eval = next_multiple(self.num_timesteps, self.eval_every)
             self.evaluate_now()
 
     def _on_step(self) -> bool:
@@ -124,3 +135,122 @@ class ShopMetricsCallback(BaseCallback):
         for metric, value in self.last.items():
             self.logger.record(f"shop/{metric}", value)
         return self.last
+
+
+def next_multiple(timesteps: int, every: int) -> int:
+    """The first multiple of ``every`` after ``timesteps``."""
+    return (int(timesteps) // every + 1) * every
+
+
+class DumpLogsCallback(BaseCallback):
+    """Write SB3's ``time/``, ``rollout/`` and pending ``train/`` scalars every ``every`` timesteps and at the end.
+
+    SB3 dumps every ``log_interval`` iterations (on-policy) or episodes (off-policy), so a short
+    A2C run (``log_interval=100``) or an off-policy run shorter than an episode logs no ``time/``
+    at all. Use with ``learn(..., log_interval=None)``; dumps go through the model's own
+    ``dump_logs``, so the tags are SB3's.
+    """
+
+    def __init__(self, every: int, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if every < 1:
+            raise ValueError(f"every: expected a positive number of timesteps, got {every}")
+        self.every = int(every)
+        self.dumped_at: list[int] = []  # timesteps of each dump
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = next_multiple(self.num_timesteps, self.every)
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self._next:
+            self._next = next_multiple(self.num_timesteps, self.every)
+            self._dump()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.dumped_at or self.dumped_at[-1] != self.num_timesteps:
+            self._dump()
+
+    def _dump(self) -> None:
+        self.model.dump_logs()
+        self.dumped_at.append(int(self.num_timesteps))
+
+
+class ProgressCallback(BaseCallback):
+    """A progress bar (label, timesteps done/total, elapsed, ETA) on a terminal; start and finish log lines.
+
+    Args:
+        label: What is trained (the agent's name).
+        total_timesteps: Timesteps the run ends at, counting those trained before a resume; the
+            bar starts at the model's ``num_timesteps``.
+        bar: Show the bar: True, False, or None for "when stdout is a terminal". The log lines
+            (``logging``, so they reach a job's log file) are written either way, before the bar
+            appears and after it stops, so that they never interleave with it.
+        console: Where the bar is drawn (default: stdout).
+    """
+
+    def __init__(
+        self,
+        label: str,
+        total_timesteps: int,
+        bar: bool | None = None,
+        console: Console | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        self.label = label
+        self.total_timesteps = int(total_timesteps)
+        self.console = console
+        self.bar = (console or Console()).is_terminal if bar is None else bool(bar)
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._started = 0.0
+        self._start_timesteps = 0
+
+    def _on_training_start(self) -> None:
+        self._started = time.perf_counter()
+        self._start_timesteps = int(self.num_timesteps)
+        resumed = f" (resuming at {self._start_timesteps:,})" if self._start_timesteps else ""
+        logger.info("%s: training to %s timesteps%s", self.label, f"{self.total_timesteps:,}", resumed)
+        if self.bar:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,.0f}/{task.total:,.0f} timesteps"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+            )
+            self._progress.start()
+            # Counted from this run's first timestep, so that the ETA reflects this run's speed.
+            self._task = self._progress.add_task(
+                self.label, total=self.total_timesteps, completed=self._start_timesteps
+            )
+
+    def _on_step(self) -> bool:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=min(self.num_timesteps, self.total_timesteps))
+        return True
+
+    def close(self) -> None:
+        """Stop the bar (idempotent): ``learn`` calls it also when training raises, to restore the terminal."""
+        if self._progress is not None:
+            self._progress.update(self._task, completed=min(self.num_timesteps, self.total_timesteps))
+            self._progress.stop()
+            self._progress = None
+
+    def _on_training_end(self) -> None:
+        self.close()
+        seconds = time.perf_counter() - self._started
+        done = int(self.num_timesteps) - self._start_timesteps
+        logger.info(
+            "%s: trained %s timesteps in %.0f s (%s timesteps/s)",
+            self.label,
+            f"{int(self.num_timesteps):,}",
+            seconds,
+            f"{done / max(seconds, 1e-9):,.0f}",
+        )

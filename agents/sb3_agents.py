@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import math
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +29,10 @@ from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.type_aliases import TrainFrequencyUnit
+from stable_baselines3.common.vec_env import VecMonitor
 
 ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "ppo": PPO,
@@ -40,6 +46,10 @@ AGENT_CONFIG_DIR = conf_dir() / "agent"
 SB3_METADATA = "discountsim.json"
 # Keys of conf/agent/<name>.yaml's ``algorithm`` block that are Hydra's or ours, not SB3 arguments.
 _NOT_SB3 = ("_target_", "_partial_", "_convert_")
+# TensorBoard dumps per run (time/, rollout/ and train/ scalars): enough for a curve, few enough for long runs.
+LOG_POINTS = 200
+
+logger = logging.getLogger(__name__)
 
 
 def agent_config(algorithm: str) -> dict[str, Any]:
@@ -115,13 +125,101 @@ def build_model(
 ) -> BaseAlgorithm:
     """An SB3 model from a partially applied algorithm (Hydra's ``_partial_: true``) and env arguments.
 
-    The training env is a ``ShopperVecEnv`` on ``scenario``; the model runs on the CPU.
+    The training env is ``make_vec_env(scenario, horizon, seed, env)``; the model runs on the CPU.
     """
-    vec_env = ShopperVecEnv(scenario=load_scenario(scenario), horizon=horizon, seed=seed, **env)
+    vec_env = make_vec_env(scenario, horizon, seed, env)
     extra: dict[str, Any] = {}
     if action_noise_sd is not None:
         extra["action_noise"] = NormalActionNoise(np.zeros(1), np.full(1, float(action_noise_sd)))
     return factory(env=vec_env, seed=seed, device="cpu", tensorboard_log=tensorboard_log, verbose=verbose, **extra)
+
+
+def make_vec_env(
+    scenario: str | Path | SimulatorParams | dict[str, Any], horizon: int, seed: int, env: dict[str, Any]
+) -> VecMonitor:
+    """The training env: a ``ShopperVecEnv`` on ``scenario`` inside SB3's ``VecMonitor``.
+
+    ``VecMonitor`` adds each finished episode's return and length to the done rows' ``info``
+    (``"episode"``), from which SB3 logs ``rollout/ep_rew_mean`` and ``rollout/ep_len_mean``.
+    The rewards it sums are the training rewards (profit times ``reward_scale``).
+    """
+    return VecMonitor(ShopperVecEnv(scenario=load_scenario(scenario), horizon=horizon, seed=seed, **env))
+
+
+def rollout_size(model: BaseAlgorithm) -> int | None:
+    """Timesteps an algorithm collects between two updates (SB3 trains in whole rollouts of this size).
+
+    ``n_steps x n_envs`` for on-policy algorithms, ``train_freq x n_envs`` for off-policy ones that
+    count ``train_freq`` in steps; None when it is counted in episodes (no fixed size).
+    """
+    n_envs = model.n_envs
+    if isinstance(model, OnPolicyAlgorithm):
+        return int(model.n_steps) * n_envs
+    if isinstance(model, OffPolicyAlgorithm) and model.train_freq.unit == TrainFrequencyUnit.STEP:
+        return int(model.train_freq.frequency) * n_envs
+    return None
+
+
+def whole_rollouts(model: BaseAlgorithm, total_timesteps: int) -> int:
+    """``total_timesteps`` rounded up to whole rollouts: the timesteps SB3 will actually train.
+
+    SB3 stops only after a whole rollout, so ``learn(50_000)`` with rollouts of 8,192 trains
+    57,344 timesteps. Counting from 0 (checkpoints fall on rollout boundaries too, see
+    ``experiments.train``), a run resumed from any checkpoint ends on the same number.
+    """
+    size = rollout_size(model)
+    total_timesteps = int(total_timesteps)
+    return total_timesteps if size is None else math.ceil(total_timesteps / size) * size
+
+
+def learn(
+    model: BaseAlgorithm,
+    total_timesteps: int,
+    callback: BaseCallback | list[BaseCallback] | None = None,
+    label: str | None = None,
+    progress_bar: bool | None = None,
+    reset_num_timesteps: bool = True,
+    tb_log_name: str | None = None,
+) -> BaseAlgorithm:
+    """``model.learn`` up to ``total_timesteps`` in all (rounded up to whole rollouts), with progress and logs.
+
+    Adds ``ProgressCallback`` (a bar with ETA on a terminal, start and finish lines through logging)
+    and ``DumpLogsCallback`` (SB3's ``time/`` and ``rollout/`` scalars about ``LOG_POINTS`` times per
+    run and at the end, so short runs get them too).
+
+    Args:
+        total_timesteps: Timesteps of the whole run, counting those already trained when resuming
+            (``reset_num_timesteps=False``); rounded up with ``whole_rollouts``.
+        label: Name shown on the bar and in the log lines (default: the algorithm's).
+        progress_bar: Show a bar: True, False, or None for "when stdout is a terminal".
+    """
+    from discountsim.agents.callbacks import DumpLogsCallback, ProgressCallback  # callbacks import this module
+
+    label = label or algorithm_of(model)
+    start = 0 if reset_num_timesteps else int(model.num_timesteps)
+    total = whole_rollouts(model, total_timesteps)
+    if total != int(total_timesteps):
+        size = rollout_size(model)
+        logger.info(
+            "%s: total_timesteps %s rounded up to %s: SB3 trains in whole rollouts of %s timesteps",
+            label,
+            f"{int(total_timesteps):,}",
+            f"{total:,}",
+            f"{size:,}",
+        )
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, list) else [callback]
+    progress = ProgressCallback(label, total, bar=progress_bar)
+    callbacks += [DumpLogsCallback(max((total - start) // LOG_POINTS, 1)), progress]
+    try:
+        return model.learn(
+            max(total - start, 0),
+            callback=callbacks,
+            log_interval=None,  # DumpLogsCallback dumps on a timestep schedule, the same for every algorithm
+            reset_num_timesteps=reset_num_timesteps,
+            tb_log_name=tb_log_name or label,
+        )
+    finally:
+        progress.close()
 
 
 def train_sb3(
@@ -130,17 +228,19 @@ def train_sb3(
     total_timesteps: int | None = None,
     seed: int = 0,
     callback: BaseCallback | list[BaseCallback] | None = None,
-    progress_bar: bool = False,
+    progress_bar: bool | None = False,
     **kwargs: Any,
 ) -> BaseAlgorithm:
     """Train ``algorithm`` on ``scenario`` with its tuned defaults (``make_model`` arguments in ``kwargs``).
 
     Args:
         total_timesteps: Shopper-periods of experience; default: the YAML's ``total_timesteps``.
+            Rounded up to whole rollouts (``whole_rollouts``); ``model.num_timesteps`` says what was trained.
+        progress_bar: Show a progress bar with ETA: True, False, or None for "when stdout is a terminal".
     """
     model = make_model(algorithm, scenario, seed, **kwargs)
     steps = int(total_timesteps if total_timesteps is not None else agent_config(algorithm)["total_timesteps"])
-    return model.learn(total_timesteps=steps, callback=callback, progress_bar=progress_bar)
+    return learn(model, steps, callback, label=algorithm, progress_bar=progress_bar)
 
 
 def algorithm_of(model: BaseAlgorithm) -> str:
@@ -157,6 +257,7 @@ def save_sb3(model: BaseAlgorithm, path: str | Path) -> Path:
     if path.suffix != ".zip":
         path = path.with_suffix(path.suffix + ".zip")
     env = model.get_env()
+    env = env.unwrapped if env is not None else None  # the ShopperVecEnv inside VecMonitor
     metadata = {"format": "discountsim-sb3", "algorithm": algorithm_of(model)}
     if isinstance(env, ShopperVecEnv):
         metadata.update(scenario=to_dict(env.params), horizon=env.horizon, action_type=env.actions.action_type)

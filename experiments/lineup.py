@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,9 @@ from discountsim.agents import fit_supervised, make_policy, train_sb3
 from discountsim.agents.callbacks import ShopMetricsCallback
 from discountsim.simulators import SimulatorParams
 from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,23 +56,44 @@ def build_lineup(
         }
     )
 
-    def timed(label: str, build) -> None:
+    def timed(label: str, build: Callable[[], Any]) -> None:
         start = time.perf_counter()
         lineup.policies[label] = build()
         lineup.seconds[label] = time.perf_counter() - start
-        console.log(f"{params.name}: trained {label} in {lineup.seconds[label]:.0f} s")
 
-    if supervised is not None:
-        timed("supervised", lambda: fit_supervised(params, seed=seed, **supervised))
-    if closed_loop is not None:
-        timed("supervised_closed_loop", lambda: fit_supervised(params, seed=seed, **closed_loop))
+    def fit(label: str, arguments: Mapping[str, Any]) -> Any:
+        logger.info("%s: fitting %s (%s)", params.name, label, ", ".join(f"{k}={v}" for k, v in arguments.items()))
+        start = time.perf_counter()
+        with _spinner(f"{params.name}: fitting {label}", console):  # epochs stop early: no ETA to give
+            policy = fit_supervised(params, seed=seed, **arguments)
+        logger.info("%s: fitted %s in %.0f s", params.name, label, time.perf_counter() - start)
+        return policy
+
+    for label, arguments in (("supervised", supervised), ("supervised_closed_loop", closed_loop)):
+        if arguments is not None:
+            timed(label, lambda lb=label, a=arguments: fit(lb, a))
     curves = []
     for algorithm, steps in agents.items():
         callback = ShopMetricsCallback(params, max(int(steps) // max(curve_points, 1), 1), n_shoppers=500)
-        timed(algorithm, lambda a=algorithm, s=steps, c=callback: train_sb3(a, params, int(s), seed, callback=c))
+        # A bar with ETA per agent on a terminal; start and finish lines through logging either way.
+        timed(
+            algorithm,
+            lambda a=algorithm, s=steps, c=callback: train_sb3(a, params, int(s), seed, callback=c, progress_bar=None),
+        )
         curve = pd.DataFrame(callback.history)  # what each point was evaluated on, for the plot's labels
         curves.append(curve.assign(policy=algorithm, n_shoppers=callback.n_shoppers, horizon=callback.horizon))
     lineup.curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     lineup.policies["myopic_oracle"] = make_policy("myopic_oracle", d_max=params.d_max)
     lineup.policies["oracle"] = make_policy("oracle", d_max=params.d_max)
     return lineup
+
+
+@contextmanager
+def _spinner(description: str, console: Console) -> Iterator[None]:
+    """A spinner with the elapsed time while something without a known length runs, on a terminal only."""
+    if not console.is_terminal:
+        yield
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        bar.add_task(description, total=None)
+        yield

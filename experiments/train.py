@@ -3,54 +3,96 @@
     discountsim train agent=ppo simulator=default [total_timesteps=...] [seed=...]
     discountsim train agent=ppo resume=true      # continue after a kill
 
-SB3 agents train on ``ShopperVecEnv`` with their tuned settings (``conf/agent/<name>.yaml``),
-write an atomic checkpoint every ``checkpoint_every`` timesteps to ``<run>/checkpoints``, log
-SB3's scalars plus ``shop/`` business metrics and HParams to ``<run>/tensorboard``, and save
-``<run>/model.zip``. ``resume=true`` loads the newest checkpoint (and replay buffer) of the run
-directory and trains the remaining timesteps, with TensorBoard's step count continuing.
-Hand-written and supervised agents are built (fitted) and saved to ``<run>/policy.json``. Both
-end by evaluating the policy and writing ``<run>/metrics.json``.
+SB3 agents train on ``ShopperVecEnv`` (inside SB3's ``VecMonitor``) with their tuned settings
+(``conf/agent/<name>.yaml``) for ``total_timesteps`` rounded up to whole rollouts (SB3 trains in
+whole rollouts; the log says so), write an atomic checkpoint every ``checkpoint_every`` timesteps
+(at rollout boundaries) to ``<run>/checkpoints``, log SB3's scalars plus ``shop/`` business
+metrics and HParams to ``<run>/tensorboard``, and save ``<run>/model.zip``. ``resume=true``
+loads the newest checkpoint (and replay buffer) of the run directory and trains the remaining
+timesteps, with TensorBoard's step count continuing; on a finished run it reports the run and
+changes nothing. ``<run>/run.json`` records what the run is (agent, scenario, seed, settings);
+a resume asking for anything else fails naming the difference. Hand-written and supervised
+agents are built (fitted) and saved to ``<run>/policy.json``. Both end by evaluating the policy
+and writing ``<run>/metrics.json`` (for SB3 agents with the ``timesteps`` actually trained).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import hydra
-from discountsim.agents import ALGORITHMS, evaluate, save_policy
-from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics
-from discountsim.agents.sb3_agents import build_model, save_sb3
+from discountsim.agents import ALGORITHMS, evaluate, load_policy, save_policy
+from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics, next_multiple
+from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
-from discountsim.envs import ShopperVecEnv
 from discountsim.experiments import CONFIG_DIR
 from discountsim.simulators import SimulatorParams
+from discountsim.simulators.config_schema import to_dict
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import CheckpointCallback
+from stable_baselines3.common.callbacks import BaseCallback
+
+logger = logging.getLogger(__name__)
 
 _STEPS = re.compile(r"_(\d+)_steps\.zip$")
+RUN_FILE = "run.json"
+"""What a train run directory holds a run of (agent, scenario, seed, settings); resume checks it."""
+MODEL_FILE = "model.zip"
+POLICY_FILE = "policy.json"
+ANOTHER_DIR = "choose another directory with hydra.run.dir=..."
 
 
-class AtomicCheckpointCallback(CheckpointCallback):
-    """SB3's ``CheckpointCallback``, writing each checkpoint atomically (replay buffer first, then the model).
+class AtomicCheckpointCallback(BaseCallback):
+    """Save a checkpoint atomically every ``save_every`` timesteps, at the start of a rollout.
 
-    A kill mid-save leaves the previous checkpoint as the newest complete one.
+    At a rollout's start the previous update is done, so the saved weights are those of the
+    timestep count in the file name (``<prefix>_<steps>_steps.zip``), and a run resumed from it
+    continues in whole rollouts to the same end as an uninterrupted run. Checkpoints fall on the
+    first rollout boundary at or after each multiple of ``save_every`` (SB3 counts whole rollouts,
+    not single timesteps). Off-policy algorithms also save their replay buffer
+    (``<prefix>_replay_buffer__<steps>_steps.pkl``), first, so that a kill mid-save leaves the
+    previous checkpoint as the newest complete one.
     """
 
+    def __init__(self, save_every: int, directory: str | Path, prefix: str, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if save_every < 1:
+            raise ValueError(f"checkpoint_every: expected a positive number of timesteps, got {save_every}")
+        self.save_every = int(save_every)
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = next_multiple(self.num_timesteps, self.save_every)
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self._next:
+            self._next = next_multiple(self.num_timesteps, self.save_every)
+            self.save()
+
     def _on_step(self) -> bool:
-        if self.n_calls % self.save_freq == 0:
-            buffer = getattr(self.model, "replay_buffer", None)
-            if self.save_replay_buffer and buffer is not None:
-                atomic_write(self._checkpoint_path("replay_buffer_", extension="pkl"), self.model.save_replay_buffer)
-            path = save_sb3(self.model, self._checkpoint_path(extension="zip"))
-            if self.verbose >= 1:
-                print(f"Saved checkpoint {path}")
         return True
+
+    def save(self) -> Path:
+        """Write the checkpoint of the current timestep count now; returns the model's path."""
+        steps = int(self.num_timesteps)
+        buffer = getattr(self.model, "replay_buffer", None)
+        if buffer is not None:
+            atomic_write(
+                self.directory / f"{self.prefix}_replay_buffer__{steps}_steps.pkl", self.model.save_replay_buffer
+            )
+        path = save_sb3(self.model, self.directory / f"{self.prefix}_{steps}_steps.zip")
+        logger.debug("saved checkpoint %s", path)
+        return path
 
 
 def latest_checkpoint(directory: Path) -> tuple[Path, int] | None:
@@ -69,92 +111,220 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _env_arguments(cfg: DictConfig) -> dict[str, Any]:
+    return {**OmegaConf.to_container(cfg.agent.get("env", {}), resolve=True), **cfg.env.overrides}
+
+
+def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
+    """What makes a train run the run it is: a resume must ask for the same, or it would mix two runs.
+
+    Agent, scenario (name and a hash of its full definition, in order), seed, requested timesteps,
+    training env and the agent's settings. Checkpoints do not record the settings the config gives
+    (a loaded SB3 model keeps its own), so a changed setting would otherwise be dropped silently.
+    """
+    scenario = json.dumps(to_dict(params), default=str)  # no sort_keys: category order is the layout
+    agent = OmegaConf.to_container(cfg.agent, resolve=True)
+    settings = agent.get("algorithm", agent.get("policy", {}))
+    meta: dict[str, Any] = {
+        "agent": agent["name"],
+        "scenario": params.name,
+        "scenario_sha256": hashlib.sha256(scenario.encode()).hexdigest(),
+        "seed": int(cfg.seed),
+        "settings": {k: v for k, v in settings.items() if k != "scenario"},
+    }
+    if "algorithm" in agent:
+        meta |= {
+            "total_timesteps": int(cfg.total_timesteps),
+            "horizon": int(cfg.env.horizon),
+            "env": _env_arguments(cfg),
+            "action_noise_sd": agent.get("action_noise_sd"),
+        }
+    return json.loads(json.dumps(meta, default=str))  # as read back from run.json
+
+
+def _check_same_run(run: Path, meta: dict[str, Any]) -> None:
+    path = run / RUN_FILE
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: cannot read the run's settings ({err}); resume needs it, or {ANOTHER_DIR}") from err
+    old, new = _flat(saved), _flat(meta)
+    changed = [key for key in dict.fromkeys([*new, *old]) if old.get(key) != new.get(key)]
+    if "agent" in changed:  # another agent has other settings and env: name the agent alone
+        changed = [k for k in changed if not k.startswith(("settings.", "env.", "action_noise_sd"))]
+    if "scenario" in changed:
+        changed.remove("scenario_sha256")
+    names = {"agent": "agent", "scenario": "simulator", "scenario_sha256": "simulator (its definition)"}
+    differences = [
+        f"{names.get(key, key)}: the run holds {old.get(key)!r}, this one asks for {new.get(key)!r}" for key in changed
+    ]
+    if differences:
+        raise ValueError(
+            f"resume: {run} holds another run ({path}):\n  "
+            + "\n  ".join(differences)
+            + f"\nResume with the run's settings, or {ANOTHER_DIR}"
+        )
+
+
+def _sb3_timesteps(path: Path) -> int:
+    """``num_timesteps`` of a saved SB3 model, read from its ``data`` entry without loading torch tensors."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return int(json.loads(archive.read("data"))["num_timesteps"])
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable SB3 model zip ({err})") from err
+
+
 def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
-    """Train (or fit) ``cfg.agent`` on ``cfg.simulator``; returns the final evaluation metrics."""
+    """Train (or fit) ``cfg.agent`` on ``cfg.simulator``; returns the final evaluation metrics.
+
+    A run directory holds one run. Training into one that holds a finished run (``model.zip`` or
+    ``policy.json``) or checkpoints fails unless ``resume=true``; resuming a finished run reports it
+    and changes nothing; resuming with other settings than ``run.json`` records fails naming them.
+    """
     if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
         raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
     sb3 = "algorithm" in cfg.agent
+    if sb3 and cfg.agent.name not in ALGORITHMS:
+        raise ValueError(
+            f"agent.name: {cfg.agent.name!r} has an algorithm block but is not one of {sorted(ALGORITHMS)}"
+        )
+    if sb3 and int(cfg.checkpoint_every) < 1:
+        raise ValueError(f"checkpoint_every: expected a positive number of timesteps, got {cfg.checkpoint_every}")
+    meta = run_metadata(cfg, params)
+    finished = run / (MODEL_FILE if sb3 else POLICY_FILE)
+    checkpoints = run / "checkpoints"
+    found = latest_checkpoint(checkpoints) if sb3 and checkpoints.is_dir() else None
+    if not cfg.resume:
+        if finished.exists():
+            held = f"a trained model of {_sb3_timesteps(finished):,} timesteps" if sb3 else "a fitted policy"
+            raise FileExistsError(
+                f"{finished} already holds {held}: the run in {run} is finished. Pass resume=true to report it "
+                f"(nothing is retrained or overwritten), or {ANOTHER_DIR}"
+            )
+        if found:
+            raise FileExistsError(
+                f"{checkpoints} already holds checkpoints (newest: {found[0].name}); pass resume=true to continue "
+                f"them, or {ANOTHER_DIR}"
+            )
+    elif (run / RUN_FILE).exists():
+        _check_same_run(run, meta)
+    elif finished.exists() or found:
+        logger.warning("%s has no %s: cannot check that it holds a run of these settings", run, RUN_FILE)
+    if cfg.resume and finished.exists():
+        return _finished(cfg, params, run, finished, sb3)
+    write_json(run / RUN_FILE, meta)
     if sb3:
-        policy = _train_sb3(cfg, params, run)
+        policy = _train_sb3(cfg, params, run, found)
     else:
         policy = instantiate(cfg.agent.policy)
-        save_policy(policy, run / "policy.json")
-    evaluation = cfg.evaluation
-    row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name)
-    metrics = {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
+        save_policy(policy, finished)
+    metrics = _evaluate(cfg, params, policy)
     if not sb3:  # SB3 runs log through ShopMetricsCallback
         hparams = {"algorithm": cfg.agent.name, "seed": int(cfg.seed)}
         settings = OmegaConf.to_container(cfg.agent.policy, resolve=True)
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
         log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
-    write_json(run / "metrics.json", {"policy": cfg.agent.name, "scenario": params.name, **metrics})
-    Console(soft_wrap=True).print(
-        f"{cfg.agent.name} on {params.name}: profit {metrics['profit']:.2f} {params.currency} per shopper, "
-        f"incremental {metrics['incremental_profit']:+.2f}; written to {run}"
-    )
+    _write_metrics(cfg, params, run, metrics, policy.num_timesteps if sb3 else None)
     return {k: float(metrics[k]) for k in SHOP_METRICS}
 
 
-def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path) -> BaseAlgorithm:
+def _evaluate(cfg: DictConfig, params: SimulatorParams, policy: Any) -> dict[str, Any]:
+    evaluation = cfg.evaluation
+    row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name)
+    return {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
+
+
+def _write_metrics(
+    cfg: DictConfig, params: SimulatorParams, run: Path, metrics: dict[str, Any], timesteps: int | None
+) -> None:
+    trained = {} if timesteps is None else {"timesteps": int(timesteps)}  # what was trained, not what was asked
+    write_json(run / "metrics.json", {"policy": cfg.agent.name, "scenario": params.name, **trained, **metrics})
+    logger.info(
+        "%s on %s: profit %.2f %s per shopper, incremental %+.2f; written to %s",
+        cfg.agent.name,
+        params.name,
+        metrics["profit"],
+        params.currency,
+        metrics["incremental_profit"],
+        run,
+    )
+
+
+def _finished(cfg: DictConfig, params: SimulatorParams, run: Path, finished: Path, sb3: bool) -> dict[str, float]:
+    """``resume=true`` on a finished run: say so and change nothing (unless metrics.json was never written)."""
+    held = f"holds {_sb3_timesteps(finished):,} trained timesteps" if sb3 else "holds the fitted policy"
+    try:
+        saved = json.loads((run / "metrics.json").read_text())
+        metrics = {k: float(saved[k]) for k in SHOP_METRICS}
+    except (OSError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+        # Killed between saving the policy and writing its metrics: finish that step only.
+        logger.info("%s is complete: %s %s; evaluating it for the missing metrics.json", run, finished, held)
+        policy = load_policy(finished)
+        metrics = _evaluate(cfg, params, policy)
+        _write_metrics(cfg, params, run, metrics, policy.num_timesteps if sb3 else None)
+        return {k: float(metrics[k]) for k in SHOP_METRICS}
+    logger.info(
+        "%s is complete: %s %s; nothing to resume, nothing changed (%s to train again)",
+        run,
+        finished,
+        held,
+        ANOTHER_DIR,
+    )
+    return metrics
+
+
+def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple[Path, int] | None) -> BaseAlgorithm:
     agent = cfg.agent
-    if agent.name not in ALGORITHMS:
-        raise ValueError(f"agent.name: {agent.name!r} has an algorithm block but is not one of {sorted(ALGORITHMS)}")
     checkpoints = run / "checkpoints"
-    found = latest_checkpoint(checkpoints) if checkpoints.is_dir() else None
-    if found and not cfg.resume:
-        raise FileExistsError(
-            f"{checkpoints} already holds checkpoints (newest: {found[0].name}); pass resume=true to continue "
-            "them, or choose another directory with hydra.run.dir=..."
-        )
-    env_arguments = {**OmegaConf.to_container(agent.get("env", {}), resolve=True), **cfg.env.overrides}
+    env_arguments = _env_arguments(cfg)
     tensorboard = str(run / "tensorboard")
-    total = int(cfg.total_timesteps)
+    seed = int(cfg.seed)
     if found:
         path, steps = found
-        env = ShopperVecEnv(scenario=params, horizon=cfg.env.horizon, seed=int(cfg.seed) + steps, **env_arguments)
+        env = make_vec_env(params, int(cfg.env.horizon), seed + steps, env_arguments)
         model = ALGORITHMS[agent.name].load(path, env=env, device="cpu", tensorboard_log=tensorboard)
+        model.set_random_seed(seed + steps)  # a resumed run is as reproducible as an uninterrupted one
         buffer = checkpoints / f"{agent.name}_replay_buffer__{steps}_steps.pkl"
         if buffer.is_file():
             model.load_replay_buffer(buffer)
-        Console(soft_wrap=True).print(
-            f"resuming {agent.name} from {path.name} ({model.num_timesteps:,} of {total:,} timesteps)"
-        )
+        logger.info("resuming %s from %s (%s timesteps trained)", agent.name, path, f"{model.num_timesteps:,}")
     else:
+        if cfg.resume:
+            logger.info("%s holds no checkpoint to resume; starting from scratch", checkpoints)
         model = build_model(
             instantiate(agent.algorithm),
             params,
-            int(cfg.seed),
+            seed,
             int(cfg.env.horizon),
             env_arguments,
             agent.get("action_noise_sd"),
             tensorboard,
         )
-    n_envs = model.get_env().num_envs
     callbacks = [
-        # SB3 counts callback calls (one per vectorised step), not timesteps: divide by n_envs.
-        AtomicCheckpointCallback(
-            max(int(cfg.checkpoint_every) // n_envs, 1), str(checkpoints), agent.name, save_replay_buffer=True
-        ),
+        # In timesteps, at rollout boundaries: no division by n_envs needed.
+        AtomicCheckpointCallback(int(cfg.checkpoint_every), checkpoints, agent.name),
         ShopMetricsCallback(
             params,
             int(cfg.evaluation.every),
             int(cfg.evaluation.n_shoppers),
             int(cfg.evaluation.horizon),
             int(cfg.evaluation.seed),
-            hparams={"seed": int(cfg.seed), **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
+            hparams={"seed": seed, **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
         ),
     ]
-    remaining = max(total - model.num_timesteps, 0)
-    model.learn(
-        remaining,
-        callback=callbacks,
-        progress_bar=bool(cfg.progress_bar),
+    learn(
+        model,
+        int(cfg.total_timesteps),  # rounded up to whole rollouts, and said so in the log
+        callbacks,
+        label=agent.name,
+        progress_bar=None if cfg.progress_bar else False,  # a bar only on a terminal
         reset_num_timesteps=found is None,
         tb_log_name=agent.name,
     )
-    save_sb3(model, run / "model.zip")
+    save_sb3(model, run / MODEL_FILE)
     return model
 
 
