@@ -3,7 +3,8 @@
     discountsim evaluate policies='[no_discount,rule_based,path/to/model.zip]' [scenarios='[...]']
 
 One row per policy x scenario with every evaluator column (means per shopper with 95 % intervals,
-ROI, oracle share), all policies of a scenario on the same shoppers (common random numbers);
+ROI, oracle shares), all policies of a scenario on the same shoppers (common random numbers) and
+by ``agents.evaluate_lineup``, the evaluator's one code path;
 ``segments.csv`` and ``cohorts.csv`` hold the breakdowns.
 """
 
@@ -39,7 +40,13 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     for params in scenarios:
         policies = dict(resolve_policy(spec, params) for spec in specs)
         lineup = evaluate_lineup(
-            policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle)
+            policies,
+            params,
+            int(cfg.n_shoppers),
+            int(cfg.horizon),
+            int(cfg.seed),
+            bool(cfg.oracle),
+            budget_per_period=cfg.get("budget_per_period"),
         )
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))

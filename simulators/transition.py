@@ -51,11 +51,11 @@ def transition(
     params: SimulatorParams,
     state: ShopperState,
     discount: NDArray,
-    budget: float | None = None,
+    budget_left: float | None = None,
 ) -> tuple[ShopperState, Outcome]:
     """Advance every shopper by one period.
 
-    Order of events in period t: offers are sent (within the budget, if any); each active shopper
+    Order of events in period t: offers are sent (within ``budget_left``, if any); each active shopper
     buys with probability sigmoid(u) (see ``dynamics.purchase_utility``); money is booked; the
     shopper may churn; reference, fatigue, stock, history and next period's intent shock and
     browse/cart signals are updated.
@@ -65,7 +65,7 @@ def transition(
         state: State at the start of period t (not modified).
         discount: ``(n,)`` discount offered to each shopper, a fraction in [0, d_max]; a scalar is
             offered to everyone.
-        budget: Money left for promotion costs this period (currency), or None for no limit.
+        budget_left: Money left for promotion costs this period (currency), or None for no limit.
             Offer costs and redeemed discounts are charged first come, first served, and their
             total never exceeds it; an offer that no longer fits is not sent, and a shopper whose
             coupon no longer fits at checkout decides at list price.
@@ -75,17 +75,17 @@ def transition(
     """
     n = state.n_shoppers
     d = check_discount(params, discount, n)
-    if budget is not None and not (np.isfinite(budget) and budget >= 0.0):
-        raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget}")
+    if budget_left is not None and not (np.isfinite(budget_left) and budget_left >= 0.0):
+        raise ValueError(f"budget_left: expected a finite amount >= 0 (currency), got {budget_left}")
     traits = state.traits
     behaviour = params.behaviour
     u = period_uniforms(state.key, state.t)
 
-    order = np.argsort(u[Slot.ARRIVAL], kind="stable") if budget is not None else None
+    order = np.argsort(u[Slot.ARRIVAL], kind="stable") if budget_left is not None else None
     offered = d > 0.0
     offer_cost = params.offer_cost * offered
     if order is not None:
-        sent = within_budget(offer_cost, order, budget)
+        sent = within_budget(offer_cost, order, budget_left)
         offered &= sent
         d = np.where(sent, d, 0.0)
         offer_cost = params.offer_cost * offered
@@ -121,7 +121,7 @@ def transition(
     if order is not None:
         # Redemptions are charged in arrival order against what the sent offers left over.
         claim = np.where(redeemed, normal_basket * multiplier * d, 0.0)
-        honoured = within_budget(claim, order, budget - float(offer_cost.sum()))
+        honoured = within_budget(claim, order, budget_left - float(offer_cost.sum()))
         declined = redeemed & ~honoured
         # Declined at checkout: the shopper decides at list price with the same draw (CRN), and
         # since P(buy) rises with the discount, only some of them still buy.
