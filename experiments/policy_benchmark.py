@@ -88,10 +88,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     frames, all_checks = [], []
     for scenario in args.scenarios:
         params = load_scenario(scenario)
-        budgets = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
+        timesteps = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
         trained = build_lineup(
             params,
-            budgets,
+            timesteps,
             seed=0,
             supervised={"n_shoppers": 3000, "horizon": 26, "epochs": 30},
             closed_loop={"n_shoppers": 2000, "horizon": 52, "retrain_every": 13, "epochs": 30}
