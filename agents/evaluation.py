@@ -158,9 +158,8 @@ def evaluate(
             for the policy and the oracle alike. None: no budget.
     """
     label = name or getattr(policy, "name", type(policy).__name__)
-    return evaluate_lineup({label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period).evaluations[
-        label
-    ]
+    lineup = evaluate_lineup({label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period)
+    return lineup.evaluations[label]
 
 
 def _assemble(
@@ -357,12 +356,10 @@ def check_budget_per_period(budget_per_period: Any) -> float | None:
 def _yardstick(oracle: bool | PrivilegedPolicy, params: SimulatorParams) -> PrivilegedPolicy | None:
     if isinstance(oracle, PrivilegedPolicy):
         return oracle
-    if oracle is True:
+    if isinstance(oracle, bool | np.bool_):
         from discountsim.agents.oracle import OraclePolicy
 
-        return OraclePolicy(d_max=params.d_max)
-    if oracle is False:
-        return None
+        return OraclePolicy(d_max=params.d_max) if oracle else None
     raise TypeError(f"oracle: expected true, false or a PrivilegedPolicy (e.g. OraclePolicy), got {oracle!r}")
 
 

@@ -36,6 +36,12 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     if not specs:
         raise ValueError("policies: expected at least one policy to evaluate")
     out = Path(output_dir)
+    budget_per_period = cfg.get("budget_per_period")
+    if cfg.oracle and budget_per_period is not None:
+        Console(soft_wrap=True).print(
+            f"The oracle runs under budget_per_period={budget_per_period} like every policy but does not plan "
+            "for it: its shares are against a reference, not a bound."
+        )
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
         policies = dict(resolve_policy(spec, params) for spec in specs)
@@ -46,7 +52,7 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
             int(cfg.horizon),
             int(cfg.seed),
             bool(cfg.oracle),
-            budget_per_period=cfg.get("budget_per_period"),
+            budget_per_period=budget_per_period,
         )
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))
