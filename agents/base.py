@@ -78,6 +78,16 @@ class DiscountPolicy(ABC):
             "n_features": self.n_features,
         }
 
+    def reseed(self, seed: np.random.SeedSequence) -> None:
+        """Restart the policy's random draws from ``seed``; a no-op for a policy that draws none.
+
+        The evaluator calls it before every run with a sequence derived from the evaluation seed
+        (``agents.evaluation.policy_seed``), so a stochastic policy's numbers repeat with that seed.
+        A policy that draws random numbers overrides it; any policy class (not only a
+        ``DiscountPolicy``) can define ``reseed`` to take part.
+        """
+        return  # a rule policy draws nothing
+
     def get_state(self) -> dict[str, Any]:
         """Learned state to save beside ``config()`` (JSON-serialisable); empty for rule policies."""
         return {}

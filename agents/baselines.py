@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,10 @@ class RandomPolicy(DiscountPolicy):
 
     Args:
         levels: Discount grid (fractions in [0, d_max]); each is drawn with probability 1 / len(levels).
-        seed: Seed of the policy's own generator.
+        seed: Which stream of draws, an integer >= 0 or None. Called directly, the policy draws from
+            ``default_rng(seed)``. In an evaluation the evaluator reseeds it (``reseed``) from the
+            evaluation seed, mixed with this ``seed`` when it is given, so the same evaluation seed
+            gives the same offers and another seed other offers.
     """
 
     name = "random"
@@ -61,8 +65,10 @@ class RandomPolicy(DiscountPolicy):
         super().__init__(**kwargs)
         if np.any(np.asarray(levels, dtype=np.float64) > self.d_max):
             raise ValueError(f"levels: expected a non-empty list of discounts in [0, {self.d_max}], got {levels!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0):
+            raise ValueError(f"seed: expected an integer >= 0 or null, got {seed!r}")
         self.sampler = RandomGridLoggingPolicy(levels, seed=seed)
-        self.seed = seed
+        self.seed = None if seed is None else int(seed)
 
     @property
     def levels(self) -> NDArray[np.float64]:
@@ -70,6 +76,12 @@ class RandomPolicy(DiscountPolicy):
 
     def discounts(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
         return self.sampler(observations)[0]
+
+    def reseed(self, seed: np.random.SeedSequence) -> None:
+        """Draw from ``seed`` from now on (mixed with this policy's own ``seed``, if any)."""
+        if self.seed is not None:
+            seed = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, self.seed))
+        self.sampler.rng = np.random.default_rng(seed)
 
     def propensity(self, discounts: NDArray[np.float64]) -> NDArray[np.float64]:
         """Probability with which this policy offers each given discount, ``(n,)``."""

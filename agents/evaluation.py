@@ -3,6 +3,10 @@
 Both runs use the same shopper keys, so every purchase, basket and churn draw is shared (common
 random numbers). Incremental profit is therefore paired per shopper, and a no-discount policy
 has exactly zero incremental profit.
+
+There is one code path: ``evaluate`` is a line-up of one (``evaluate_lineup``), so a policy's
+metrics do not depend on the entry point. Stochastic policies are reseeded from the evaluation
+seed (``policy_seed``), so their numbers repeat too.
 """
 
 from __future__ import annotations
@@ -41,8 +45,9 @@ class Evaluation:
 
     Attributes:
         summary: One row per policy: for each metric its mean per shopper and 95 % interval
-            (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi`` with its interval
-            and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
+            (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi``, ``oracle_share``
+            and ``oracle_incremental_share`` with their intervals (see ``summarise``) and the totals
+            ``total_profit`` and ``total_incremental_profit`` (currency).
         by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
             cost, average discount and share of shoppers offered anything.
         by_cohort: The same per observable cohort (recency tier x preferred category).
@@ -75,11 +80,32 @@ def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def policy_rule(policy: PolicyPredictor, params: SimulatorParams, n_shoppers: int, horizon: int) -> DiscountRule:
+POLICY_STREAM = 0x706F6C6963
+"""Spawn key of the stream stochastic policies draw from, apart from the shopper keys (``default_rng(seed)``)."""
+
+
+def policy_seed(seed: int) -> np.random.SeedSequence:
+    """The seed sequence every stochastic policy is reseeded from in an evaluation with ``seed``.
+
+    The same for every policy and every line-up, so a policy's draws depend on the evaluation seed
+    alone (not on its place in a line-up, nor on earlier evaluations in the process).
+    """
+    return np.random.SeedSequence(seed, spawn_key=(POLICY_STREAM,))
+
+
+def policy_rule(
+    policy: PolicyPredictor, params: SimulatorParams, n_shoppers: int, horizon: int, seed: int = 0
+) -> DiscountRule:
     """The discount rule that runs ``policy`` in a rollout: its deterministic action, mapped to discounts.
 
     Privileged policies (the oracles) get the true state; recurrent ones get their state carried.
+    A policy that draws random numbers (one with a ``reseed(seed_sequence)`` method, as
+    ``DiscountPolicy`` has) is reseeded from ``policy_seed(seed)`` first, so its draws repeat with
+    the evaluation seed.
     """
+    reseed = getattr(policy, "reseed", None)
+    if callable(reseed):
+        reseed(policy_seed(seed))
     if isinstance(policy, PrivilegedPolicy):
         policy.reset()
         return lambda _observations, state: policy.act_on_state(params, state, horizon)
@@ -107,11 +133,13 @@ def evaluate(
     horizon: int = 52,
     seed: int = 0,
     name: str | None = None,
-    oracle: bool | RolloutTotals = False,
-    baseline: RolloutTotals | None = None,
-    budget: float | None = None,
+    oracle: bool | PrivilegedPolicy = False,
+    budget_per_period: float | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
+
+    A line-up of one: ``evaluate_lineup({name: policy}, ...)``, so every metric of a policy is the
+    same whichever of the two evaluates it.
 
     Args:
         policy: Anything with SB3's ``predict`` (an SB3 model or a ``DiscountPolicy``), or an
@@ -119,31 +147,19 @@ def evaluate(
         scenario: Scenario name, YAML path, mapping or params.
         n_shoppers: Shoppers simulated.
         horizon: Periods.
-        seed: Seed of the shopper keys: the same seed gives identical numbers.
+        seed: Seed of the shopper keys and of the draws of stochastic policies (see
+            ``policy_seed``): the same seed gives identical numbers.
         name: Label of the policy in the tables (default: its ``name`` or class name).
-        oracle: True to also run the ``oracle`` on the same shoppers and report profit as a share
-            of its profit (``oracle_share``); or the oracle's totals from an earlier run with the
-            same scenario, size, horizon and seed. False leaves ``oracle_share`` NaN.
-        baseline: The no-discount totals of an earlier run on the same shoppers (saves a rollout).
-        budget: Promotion budget per period for all shoppers together (currency); offers and
-            redemptions beyond it are not made (first come, first served). None: no budget.
+        oracle: True to also run the ``oracle`` on the same shoppers, under the same budget, and
+            report ``oracle_share`` and ``oracle_incremental_share``; or the yardstick to run (e.g. an
+            ``OraclePolicy`` with another planning grid). False leaves both NaN.
+        budget_per_period: Promotion budget for all shoppers together, renewed every period
+            (currency): offers and redemptions beyond it are not made (first come, first served),
+            for the policy and the oracle alike. None: no budget.
     """
-    params = load_scenario(scenario)
-    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
-    horizon = check_count("horizon", horizon)
-    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
-    if baseline is None:
-        baseline = rollout(params, keys, _no_discount, horizon)
-    if oracle is True:
-        from discountsim.agents.oracle import OraclePolicy
-
-        oracle = rollout(params, keys, policy_rule(OraclePolicy(), params, n_shoppers, horizon), horizon)
-    for what, other in (("baseline", baseline), ("oracle", oracle)):
-        if isinstance(other, RolloutTotals) and other.profit.shape != (n_shoppers,):
-            raise ValueError(f"{what}: totals of {other.profit.shape[0]} shoppers, expected {n_shoppers}")
     label = name or getattr(policy, "name", type(policy).__name__)
-    return _assemble(params, label, totals, baseline, oracle if isinstance(oracle, RolloutTotals) else None, horizon)
+    lineup = evaluate_lineup({label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period)
+    return lineup.evaluations[label]
 
 
 def _assemble(
@@ -174,8 +190,10 @@ def summarise(
     Returns:
         For each of ``PER_SHOPPER_METRICS`` its mean per shopper and 95 % interval (``<metric>``,
         ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, ``oracle_share``
-        (mean profit / the oracle's mean profit on the same shoppers, NaN without ``oracle``)
-        with its interval, and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
+        (mean profit / the oracle's mean profit on the same shoppers) and ``oracle_incremental_share``
+        (mean incremental profit / the oracle's mean incremental profit, both against the same
+        no-discount run), each with its interval (NaN without ``oracle``, or when the oracle's
+        mean is not positive), and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
     """
     per_shopper = {
         "profit": totals.profit,
@@ -193,6 +211,8 @@ def summarise(
         row[metric], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = _mean_ci(values)
     row.update(_ratio("roi", per_shopper["incremental_profit"], totals.promotion_cost))
     row.update(_ratio("oracle_share", totals.profit, None if oracle is None else oracle.profit))
+    oracle_incremental = None if oracle is None else oracle.profit - baseline.profit
+    row.update(_ratio("oracle_incremental_share", per_shopper["incremental_profit"], oracle_incremental))
     row["total_profit"] = float(totals.profit.sum())
     row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
     return row
@@ -201,7 +221,10 @@ def summarise(
 def _ratio(name: str, numerator: NDArray[np.float64], denominator: NDArray[np.float64] | None) -> dict[str, float]:
     """Ratio of means over the same shoppers, with a delta-method 95 % interval (NaN if undefined).
 
-    ROI = mean incremental profit / mean promotion cost; oracle share = mean profit / mean oracle profit.
+    ROI = mean incremental profit / mean promotion cost; oracle share = mean profit / mean oracle
+    profit; oracle incremental share = mean incremental profit / mean oracle incremental profit.
+    The interval is paired per shopper: it uses each shopper's residual ``numerator - ratio *
+    denominator``, so what the two runs share (common random numbers) cancels.
     """
     nan = {name: float("nan"), f"{name}_ci_low": float("nan"), f"{name}_ci_high": float("nan")}
     if denominator is None or float(denominator.mean()) <= 0.0:
@@ -262,38 +285,49 @@ def evaluate_lineup(
     n_shoppers: int = 1000,
     horizon: int = 52,
     seed: int = 0,
-    oracle: bool = True,
-    budget: float | None = None,
+    oracle: bool | PrivilegedPolicy = True,
+    budget_per_period: float | None = None,
 ) -> Lineup:
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
+    The one code path of the evaluator (``evaluate`` is a line-up of one): each policy's metrics
+    depend only on the policy, the scenario, ``n_shoppers``, ``horizon``, ``seed``, ``oracle`` and
+    ``budget_per_period``, not on which other policies are in the line-up.
+
     Args:
         policies: Label -> policy.
-        oracle: Report ``oracle_share`` against the ``oracle`` (run once; reused if the line-up has one).
-        budget: Promotion budget per period for every policy (see ``evaluate``); the oracle does
-            not plan for it.
+        scenario: Scenario name, YAML path, mapping or params.
+        n_shoppers: Shoppers simulated (the same for every policy).
+        horizon: Periods.
+        seed: Seed of the shopper keys and of the draws of stochastic policies (``policy_seed``).
+        oracle: True: report ``oracle_share`` and ``oracle_incremental_share`` against the default
+            ``OraclePolicy``; a ``PrivilegedPolicy``: against that one; False: NaN. The yardstick runs
+            once, under the same budget as the policies (it does not plan for the budget, so with
+            one it is a reference, not a bound); a member of the line-up that is the same yardstick
+            reuses its run.
+        budget_per_period: Promotion budget for all shoppers together, renewed every period
+            (currency), applied to every policy and the oracle alike; None: no budget.
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
     params = load_scenario(scenario)
     n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
     horizon = check_count("horizon", horizon)
+    seed = check_count("seed", seed, minimum=0)
+    budget_per_period = check_budget_per_period(budget_per_period)
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    baseline = rollout(params, keys, _no_discount, horizon)
-    reference: RolloutTotals | None = None
-    reference_policy: Any = None
-    if oracle:
-        from discountsim.agents.oracle import OraclePolicy
 
-        given = [p for p in policies.values() if isinstance(p, OraclePolicy)]
-        reference_policy = given[0] if given else OraclePolicy()
-        reference = rollout(params, keys, policy_rule(reference_policy, params, n_shoppers, horizon), horizon, budget)
+    def run(policy: Any) -> RolloutTotals:
+        rule = policy_rule(policy, params, n_shoppers, horizon, seed)
+        return rollout(params, keys, rule, horizon, budget_per_period)
+
+    baseline = rollout(params, keys, _no_discount, horizon, budget_per_period)
+    yardstick = _yardstick(oracle, params)
+    reference = None if yardstick is None else run(yardstick)
     evaluations = {}
     for label, policy in policies.items():
-        if policy is reference_policy:
-            totals = reference  # the oracle of the line-up already ran on these shoppers
-        else:
-            totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, horizon), horizon, budget)
+        # The line-up's own oracle, when it is the yardstick, already ran on these shoppers.
+        totals = reference if reference is not None and _same_yardstick(policy, yardstick) else run(policy)
         evaluations[label] = _assemble(params, label, totals, baseline, reference, horizon)
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
@@ -301,3 +335,43 @@ def evaluate_lineup(
         pd.concat([e.by_cohort for e in evaluations.values()], ignore_index=True),
         evaluations,
     )
+
+
+def check_budget_per_period(budget_per_period: Any) -> float | None:
+    """``budget_per_period`` as a float, or None; a clear error naming it otherwise."""
+    if budget_per_period is None:
+        return None
+    try:
+        value = float(budget_per_period)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(budget_per_period, bool) or not np.isfinite(value) or value < 0.0:
+        raise ValueError(
+            f"budget_per_period: expected null (no budget) or a finite amount >= 0 (currency per period), "
+            f"got {budget_per_period!r}"
+        )
+    return value
+
+
+def _yardstick(oracle: bool | PrivilegedPolicy, params: SimulatorParams) -> PrivilegedPolicy | None:
+    if isinstance(oracle, PrivilegedPolicy):
+        return oracle
+    if isinstance(oracle, bool | np.bool_):
+        from discountsim.agents.oracle import OraclePolicy
+
+        return OraclePolicy(d_max=params.d_max) if oracle else None
+    raise TypeError(f"oracle: expected true, false or a PrivilegedPolicy (e.g. OraclePolicy), got {oracle!r}")
+
+
+def _same_yardstick(policy: Any, yardstick: PrivilegedPolicy | None) -> bool:
+    """Whether ``policy`` acts exactly as ``yardstick`` (the same object, or the same class and settings)."""
+    if yardstick is None:
+        return False
+    if policy is yardstick:
+        return True
+    return type(policy) is type(yardstick) and _acting_config(policy) == _acting_config(yardstick)
+
+
+def _acting_config(policy: PrivilegedPolicy) -> dict[str, Any]:
+    # A privileged policy acts on the scenario's own d_max, so its d_max setting does not change its offers.
+    return {k: v for k, v in policy.config().items() if k != "d_max"}

@@ -2,7 +2,8 @@
 
 Each period the agent sets one discount per observable cohort (recency tier x preferred
 category; segments are latent). Promotion costs (offers sent and discounts redeemed) are charged
-first come, first served against the budget for the whole horizon, so spending never exceeds it.
+first come, first served against ``campaign_budget``, one amount for the whole horizon, so spending
+never exceeds it; each period's ``transition`` gets what is left of it as its ``budget_left``.
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ GLOBAL_FEATURES = ("budget_left", "time_left", "week_sin", "week_cos", "holiday"
 
 
 class CampaignEnv(gym.Env):
-    """A population of shoppers, one discount per cohort per period, under a horizon budget.
+    """A population of shoppers, one discount per cohort per period, under one budget for the whole campaign.
 
     Observation (float32): for each cohort its share of the population and the means of
-    ``COHORT_FEATURES``; then the share of the budget left, the share of the horizon left and the
+    ``COHORT_FEATURES``; then the share of ``campaign_budget`` left, the share of the horizon left and the
     calendar features.
     Action: ``Box(-1, 1, (n_cohorts,))``, each mapped to a discount in [0, d_max].
     Reward: the population's profit this period (currency) x ``reward_scale``.
@@ -51,7 +52,8 @@ class CampaignEnv(gym.Env):
         scenario: Scenario name, YAML path, mapping or ``SimulatorParams``.
         n_shoppers: Population size.
         horizon: Periods in the campaign.
-        budget: Promotion budget for the whole horizon (currency); None: 2 per shopper.
+        campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency);
+            None: 2 per shopper.
         reward_scale: Multiplier applied to the profit; None: 1 / n_shoppers (profit per shopper).
         recency_cuts: Weeks-since-purchase bounds of the recency tiers.
         render_mode: None or ``"ansi"``.
@@ -64,7 +66,7 @@ class CampaignEnv(gym.Env):
         scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
         n_shoppers: int = 1000,
         horizon: int = 52,
-        budget: float | None = None,
+        campaign_budget: float | None = None,
         reward_scale: float | None = None,
         recency_cuts: tuple[float, float] = (4.0, 13.0),
         render_mode: str | None = None,
@@ -73,14 +75,19 @@ class CampaignEnv(gym.Env):
         self.n_shoppers = count_arg("n_shoppers", n_shoppers)
         self.params = scenario_arg(scenario)
         self.horizon = count_arg("horizon", horizon)
-        if budget is None:
-            self.budget = 2.0 * self.n_shoppers
+        if campaign_budget is None:
+            self.campaign_budget = 2.0 * self.n_shoppers
         elif (
-            isinstance(budget, numbers.Real) and not isinstance(budget, bool) and math.isfinite(budget) and budget >= 0
+            isinstance(campaign_budget, numbers.Real)
+            and not isinstance(campaign_budget, bool)
+            and math.isfinite(campaign_budget)
+            and campaign_budget >= 0
         ):
-            self.budget = float(budget)
+            self.campaign_budget = float(campaign_budget)
         else:
-            raise DiscountSimInputError(f"budget: expected None or a finite amount >= 0 (currency), got {budget!r}")
+            raise DiscountSimInputError(
+                f"campaign_budget: expected None or a finite amount >= 0 (currency), got {campaign_budget!r}"
+            )
         self.reward_scale = 1.0 / self.n_shoppers if reward_scale is None else scale_arg("reward_scale", reward_scale)
         self.cohorts = CohortMap(self.params, _recency_cuts(recency_cuts))
         self.actions = DiscountActions(self.params.d_max, "continuous", width=self.cohorts.n_cohorts)
@@ -94,13 +101,13 @@ class CampaignEnv(gym.Env):
         self._calendar = [feature_index(self.params, name) for name in ("week_sin", "week_cos", "holiday")]
         self._state: ShopperState | None = None
         self._shopper_obs: NDArray[np.float32] | None = None  # observe(state), shared by step and _observation
-        self._budget_left = self.budget
+        self._budget_left = self.campaign_budget
         self._period = 0
         self._last_info: dict[str, Any] = {}
 
     @property
     def budget_left(self) -> float:
-        """Promotion budget not yet spent (currency)."""
+        """Part of ``campaign_budget`` not yet spent (currency)."""
         return self._budget_left
 
     def reset(
@@ -109,7 +116,7 @@ class CampaignEnv(gym.Env):
         super().reset(seed=seed)
         self._state = initial_state(self.params, spawn_keys(self.np_random, self.n_shoppers))
         self._shopper_obs = observe(self.params, self._state)
-        self._budget_left = self.budget
+        self._budget_left = self.campaign_budget
         self._period = 0
         self._last_info = {}
         return self._observation(), {"budget_left": self._budget_left}
@@ -119,7 +126,7 @@ class CampaignEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         by_cohort = self.actions.to_discount(action)
         cohort = self.cohorts.assign(self._shopper_obs)
-        self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget=self._budget_left)
+        self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget_left=self._budget_left)
         self._shopper_obs = observe(self.params, self._state)
         spent = float(outcome.promotion_cost.sum())
         self._budget_left = max(self._budget_left - spent, 0.0)
@@ -146,11 +153,12 @@ class CampaignEnv(gym.Env):
         sums = np.stack([np.bincount(cohort, weights=obs[:, j], minlength=k) for j in self._columns], axis=1)
         means = sums / np.maximum(counts, 1.0)[:, None]
         calendar = obs[0, self._calendar]
+        budget_share_left = self._budget_left / self.campaign_budget if self.campaign_budget > 0 else 0.0
         out = np.concatenate(
             [
                 counts / self.n_shoppers,
                 means.ravel(),
-                [self._budget_left / self.budget if self.budget > 0 else 0.0, 1.0 - self._period / self.horizon],
+                [budget_share_left, 1.0 - self._period / self.horizon],
                 calendar,
             ]
         ).astype(np.float32)

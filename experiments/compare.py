@@ -35,13 +35,16 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     out = Path(output_dir)
     console = Console(width=160)
     plain = OmegaConf.to_container(cfg, resolve=True)
-    unknown = sorted(set(plain["agents"] or []) - set(plain["budgets"]) if cfg.timesteps is None else [])
+    by_agent = plain["agent_timesteps"]
+    unknown = sorted(set(plain["agents"] or []) - set(by_agent) if cfg.timesteps is None else [])
     if unknown:
-        raise ValueError(f"agents: no budget for {unknown}; set timesteps=... or budgets.<agent>=...")
-    budgets = {a: int(cfg.timesteps if cfg.timesteps is not None else plain["budgets"][a]) for a in cfg.agents or []}
+        raise ValueError(
+            f"agents: no training timesteps for {unknown}; set timesteps=... or agent_timesteps.<agent>=..."
+        )
+    timesteps = {a: int(cfg.timesteps if cfg.timesteps is not None else by_agent[a]) for a in cfg.agents or []}
     trained = build_lineup(
         params,
-        budgets,
+        timesteps,
         seed=int(cfg.train_seed),
         uniform_depth=float(cfg.uniform_depth),
         supervised=plain["supervised"],

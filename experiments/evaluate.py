@@ -3,7 +3,8 @@
     discountsim evaluate policies='[no_discount,rule_based,path/to/model.zip]' [scenarios='[...]']
 
 One row per policy x scenario with every evaluator column (means per shopper with 95 % intervals,
-ROI, oracle share), all policies of a scenario on the same shoppers (common random numbers);
+ROI, oracle shares), all policies of a scenario on the same shoppers (common random numbers) and
+by ``agents.evaluate_lineup``, the evaluator's one code path;
 ``segments.csv`` and ``cohorts.csv`` hold the breakdowns.
 """
 
@@ -35,11 +36,23 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     if not specs:
         raise ValueError("policies: expected at least one policy to evaluate")
     out = Path(output_dir)
+    budget_per_period = cfg.get("budget_per_period")
+    if cfg.oracle and budget_per_period is not None:
+        Console(soft_wrap=True).print(
+            f"The oracle runs under budget_per_period={budget_per_period} like every policy but does not plan "
+            "for it: its shares are against a reference, not a bound."
+        )
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
         policies = dict(resolve_policy(spec, params) for spec in specs)
         lineup = evaluate_lineup(
-            policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle)
+            policies,
+            params,
+            int(cfg.n_shoppers),
+            int(cfg.horizon),
+            int(cfg.seed),
+            bool(cfg.oracle),
+            budget_per_period=budget_per_period,
         )
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))

@@ -56,7 +56,7 @@ def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list
             )
         )
         share = row.loc[best, "oracle_share"]
-        checks.append((f"{best} reaches >= 90 % of the oracle's profit", bool(share >= 0.9), f"{share:.1%}"))
+        checks.append((f"{best} reaches >= 90 % of the oracle's profit", bool(share >= 0.9), _shares(row, best)))
     for rival in ("uniform_10", "rule_based"):
         checks.append(
             (
@@ -69,8 +69,16 @@ def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list
         gap = abs(row.loc["oracle", "profit"] - row.loc["myopic_oracle", "profit"])
         checks.append(("myopic_oracle equals oracle", bool(gap < 1e-9), f"difference {gap:.2e}"))
         share = row.loc["supervised", "oracle_share"]
-        checks.append(("supervised within 5 % of the oracle", bool(share >= 0.95), f"{share:.1%}"))
+        checks.append(("supervised within 5 % of the oracle", bool(share >= 0.95), _shares(row, "supervised")))
     return checks
+
+
+def _shares(row: pd.DataFrame, policy: str) -> str:
+    """The share of the oracle's profit, and the stricter share of its incremental profit with its interval."""
+    r = row.loc[policy]
+    incremental = r["oracle_incremental_share"]
+    interval = f" [{r['oracle_incremental_share_ci_low']:.1%}, {r['oracle_incremental_share_ci_high']:.1%}]"
+    return f"{r['oracle_share']:.1%} of its profit; {incremental:.1%}{interval} of its incremental profit"
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -88,10 +96,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     frames, all_checks = [], []
     for scenario in args.scenarios:
         params = load_scenario(scenario)
-        budgets = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
+        timesteps = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
         trained = build_lineup(
             params,
-            budgets,
+            timesteps,
             seed=0,
             supervised={"n_shoppers": 3000, "horizon": 26, "epochs": 30},
             closed_loop={"n_shoppers": 2000, "horizon": 52, "retrain_every": 13, "epochs": 30}

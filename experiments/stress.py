@@ -2,10 +2,13 @@
 
     discountsim stress policy=<name | checkpoint | package.module:Class> [cases=...]
 
-Each case is a scenario (and optionally a promotion budget: ``budget_share`` x the policy's own
-spend per week on the reference scenario). The policy and no discount run on the same shoppers in
-every case. Prints and writes ``stress.csv`` (``stress.json``): the evaluator's metrics per case,
-their change against the reference, and ``roi_negative`` / ``roi_turns_negative`` flags.
+Each case is a scenario (and optionally a promotion budget per period: ``budget_share`` x the
+policy's own average spend per period on the reference scenario, so ``budget_share: 0.5`` lets it
+spend at most half of that in any period, and so at most half of its reference spend in all).
+The policy and no discount run on the same shoppers in every case. Prints and writes
+``stress.csv`` (``stress.json``): the evaluator's metrics per case, their change against the
+reference, the case's ``budget_per_period`` (currency, all shoppers; empty without a budget),
+and ``roi_negative`` / ``roi_turns_negative`` flags.
 """
 
 from __future__ import annotations
@@ -40,18 +43,23 @@ def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         unknown = set(case) - {"scenario", "budget_share"}
         if "scenario" not in case or unknown:
             raise ValueError(f"cases.{name}: expected keys scenario and optional budget_share, got {sorted(case)}")
+        share = case.get("budget_share")
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int | float) or not 0.0 <= share < float("inf")
+        ):
+            raise ValueError(f"cases.{name}.budget_share: expected a finite share >= 0 or null, got {share!r}")
     n, horizon, seed = int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed)
     label, policy = resolve_policy(spec, reference)
     rows = [_row(REFERENCE, reference.name, None, evaluate(policy, reference, n, horizon, seed, label))]
-    weekly_spend = rows[0]["promotion_cost"] * n / horizon  # the policy's own spend per week, all shoppers
+    # The policy's own average spend per period on the reference, all shoppers together (currency).
+    reference_spend_per_period = rows[0]["promotion_cost"] * n / horizon
     for name, case in cases.items():
         params = load_scenario(case["scenario"])
         share = case.get("budget_share")
-        budget = None if share is None else float(share) * weekly_spend
-        if share is not None and not 0.0 <= float(share):
-            raise ValueError(f"cases.{name}.budget_share: expected a share >= 0, got {share}")
+        budget_per_period = None if share is None else float(share) * reference_spend_per_period
         _, policy = resolve_policy(spec, params)  # scenario-aware policies see the case's layout
-        rows.append(_row(name, params.name, budget, evaluate(policy, params, n, horizon, seed, label, budget=budget)))
+        result = evaluate(policy, params, n, horizon, seed, label, budget_per_period=budget_per_period)
+        rows.append(_row(name, params.name, budget_per_period, result))
     table = pd.DataFrame(rows)
     base = table.iloc[0]
     for metric in METRICS:
@@ -66,9 +74,10 @@ def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     return table
 
 
-def _row(case: str, scenario: str, budget: float | None, result) -> dict[str, Any]:
+def _row(case: str, scenario: str, budget_per_period: float | None, result) -> dict[str, Any]:
     summary = result.summary.iloc[0]
-    return {"case": case, "scenario": scenario, "budget_per_week": budget, **{m: float(summary[m]) for m in METRICS}}
+    metrics = {m: float(summary[m]) for m in METRICS}
+    return {"case": case, "scenario": scenario, "budget_per_period": budget_per_period, **metrics}
 
 
 def _print(table: pd.DataFrame, currency: str) -> None:

@@ -4,6 +4,11 @@ A campaign's budget pays for offers sent and discounts redeemed. Offers are sent
 redeemed, in the order shoppers arrive during the period (a random order drawn per shopper);
 once the next cost would exceed what is left, later shoppers get nothing. This is how "while
 budget lasts" coupon pools behave, and it guarantees that spending never exceeds the budget.
+
+Names, one meaning each: ``budget_left`` is the money still available when costs are charged
+(``within_budget``, ``transition``); ``budget_per_period`` is a cap renewed every period
+(``rollout``, ``agents.evaluate``); ``campaign_budget`` is one amount for a whole horizon
+(``envs.CampaignEnv``), whose unspent part is the ``budget_left`` of the next period.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def within_budget(costs: NDArray[np.float64], order: NDArray[np.intp], budget: float) -> NDArray[np.bool_]:
-    """Which costs are paid when they are charged in ``order`` against ``budget``.
+def within_budget(costs: NDArray[np.float64], order: NDArray[np.intp], budget_left: float) -> NDArray[np.bool_]:
+    """Which costs are paid when they are charged in ``order`` against ``budget_left``.
 
     Args:
         costs: ``(n,)`` non-negative cost of each shopper's claim (currency).
         order: ``(n,)`` permutation of shopper indices: the order of arrival.
-        budget: Money left (currency).
+        budget_left: Money left to pay them from (currency).
 
     Returns:
         ``(n,)`` bool: True for the claims paid, i.e. the longest prefix of arrivals whose
@@ -26,5 +31,5 @@ def within_budget(costs: NDArray[np.float64], order: NDArray[np.intp], budget: f
     """
     paid = np.zeros(costs.shape[0], dtype=bool)
     cumulative = np.cumsum(costs[order])
-    paid[order] = cumulative <= budget
+    paid[order] = cumulative <= budget_left
     return paid | (costs == 0.0)

@@ -64,7 +64,7 @@ def rollout(
     keys: NDArray[np.uint64],
     rule: DiscountRule,
     horizon: int,
-    budget: float | None = None,
+    budget_per_period: float | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -73,10 +73,13 @@ def rollout(
         keys: ``(n,)`` uint64 shopper keys.
         rule: Discount rule, called once per period with the current observations and state.
         horizon: Number of periods.
-        budget: Promotion budget per period for the whole population (currency), or None for none;
-            see ``transition``.
+        budget_per_period: Promotion budget for the whole population, renewed every period
+            (currency; unspent money does not carry over), or None for none. Each period it is the
+            ``budget_left`` of ``transition``.
     """
     horizon = check_count("horizon", horizon)
+    if budget_per_period is not None and not (np.isfinite(budget_per_period) and budget_per_period >= 0.0):
+        raise ValueError(f"budget_per_period: expected a finite amount >= 0 (currency), got {budget_per_period}")
     state = initial_state(params, keys)
     n = state.n_shoppers
     totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
@@ -84,7 +87,7 @@ def rollout(
     first = observe(params, state)
     for t in range(horizon):
         observation = first if t == 0 else observe(params, state)
-        state, outcome = transition(params, state, rule(observation, state), budget)
+        state, outcome = transition(params, state, rule(observation, state), budget_per_period)
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)
         totals["purchases"] += outcome.purchased

@@ -67,11 +67,14 @@ class ShopperSimulator:
         self.state = initial_state(self.params, keys)
         return observe(self.params, self.state)
 
-    def step(self, discount: NDArray | float, budget: float | None = None) -> Outcome:
-        """Advance all shoppers one period with the given discount per shopper (see ``transition``)."""
+    def step(self, discount: NDArray | float, budget_left: float | None = None) -> Outcome:
+        """Advance all shoppers one period with the given discount per shopper (see ``transition``).
+
+        ``budget_left``: money available for this period's promotion costs (currency), None for no limit.
+        """
         if self.state is None:
             raise RuntimeError("call reset() before step()")
-        self.state, outcome = transition(self.params, self.state, discount, budget)
+        self.state, outcome = transition(self.params, self.state, discount, budget_left)
         return outcome
 
     def observe(self) -> NDArray[np.float32]:

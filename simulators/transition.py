@@ -93,11 +93,11 @@ def transition(
     params: SimulatorParams,
     state: ShopperState,
     discount: NDArray,
-    budget: float | None = None,
+    budget_left: float | None = None,
 ) -> tuple[ShopperState, Outcome]:
     """Advance every shopper by one period.
 
-    Order of events in period t: offers are sent (within the budget, if any); each active shopper
+    Order of events in period t: offers are sent (within ``budget_left``, if any); each active shopper
     buys with probability sigmoid(u) (see ``dynamics.purchase_utility``); money is booked; the
     shopper may churn; reference, fatigue, stock, history and next period's intent shock and
     browse/cart signals are updated.
@@ -107,7 +107,7 @@ def transition(
         state: State at the start of period t (not modified).
         discount: ``(n,)`` discount offered to each shopper, a fraction in [0, d_max]; a scalar is
             offered to everyone.
-        budget: Money left for promotion costs this period (currency), or None for no limit.
+        budget_left: Money left for promotion costs this period (currency), or None for no limit.
             Offer costs and redeemed discounts are charged first come, first served, and their
             total never exceeds it; an offer that no longer fits is not sent, and a shopper whose
             coupon no longer fits at checkout decides at list price.
@@ -117,21 +117,21 @@ def transition(
     """
     n = state.n_shoppers
     d = check_discount(params, discount, n)
-    if budget is not None and not (np.isfinite(budget) and budget >= 0.0):
-        raise ValueError(f"budget: expected a finite amount >= 0 (currency), got {budget}")
+    if budget_left is not None and not (np.isfinite(budget_left) and budget_left >= 0.0):
+        raise ValueError(f"budget_left: expected a finite amount >= 0 (currency), got {budget_left}")
     u = period_uniforms(state.key, state.t)
     season, normal_basket, z_shock = period_draws(params, state.t, state.traits.basket_value, u)
-    if budget is None:
+    if budget_left is None:
         next_state, outcome = advance(params, state, d, u, season, normal_basket, z_shock)
     else:
         order = np.argsort(u[Slot.ARRIVAL], kind="stable")
         # An offer that no longer fits is not sent: the shopper sees no discount.
-        d = np.where(within_budget(params.offer_cost * (d > 0.0), order, budget), d, 0.0)
+        d = np.where(within_budget(params.offer_cost * (d > 0.0), order, budget_left), d, 0.0)
         offered, offer_cost, p_buy, purchased, redeemed = _offer_and_buy(params, state, d, u, season)
         # Redemptions are charged in arrival order against what the sent offers left over.
         multiplier = dynamics.basket_multiplier(d, state.traits.forward_buying)
         claim = np.where(redeemed, normal_basket * multiplier * d, 0.0)
-        honoured = within_budget(claim, order, budget - float(offer_cost.sum()))
+        honoured = within_budget(claim, order, budget_left - float(offer_cost.sum()))
         declined = redeemed & ~honoured
         # Declined at checkout: the shopper decides at list price with the same draw (CRN), and
         # since P(buy) rises with the discount, only some of them still buy.

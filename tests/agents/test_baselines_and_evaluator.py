@@ -85,9 +85,11 @@ def test_lineup_shares_shoppers_and_reports_oracle_share_and_cohorts() -> None:
         "deep": make_policy("uniform", depth=0.3),
         "oracle": make_policy("oracle", grid={"reference_nodes": 3, "fatigue_nodes": 3, "stock_nodes": [0.0, 1.0]}),
     }
-    lineup = evaluate_lineup(policies, "default", n_shoppers=60, horizon=4, seed=3)
+    # The yardstick is named explicitly: a line-up's own oracle does not silently replace the default one.
+    lineup = evaluate_lineup(policies, "default", n_shoppers=60, horizon=4, seed=3, oracle=policies["oracle"])
     rows = lineup.summary.set_index("policy")
     assert rows.loc["oracle", "oracle_share"] == pytest.approx(1.0)
+    assert rows.loc["oracle", "oracle_incremental_share"] == pytest.approx(1.0)
     assert rows.loc["oracle", "oracle_share_ci_low"] == pytest.approx(1.0)
     assert rows.loc["none", "incremental_profit"] == 0.0
     # Same shoppers as a separate evaluation: identical figures.

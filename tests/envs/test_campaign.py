@@ -12,24 +12,24 @@ from hypothesis.extra.numpy import arrays
 
 @settings(max_examples=10, deadline=None)
 @given(
-    budget=st.floats(0.0, 500.0),
+    campaign_budget=st.floats(0.0, 500.0),
     action=arrays(np.float32, 15, elements=st.floats(-1.0, 1.0, width=32)),
 )
-def test_spending_never_exceeds_the_budget(budget, action) -> None:
-    env = CampaignEnv(n_shoppers=200, horizon=5, budget=budget)
+def test_spending_never_exceeds_the_budget(campaign_budget, action) -> None:
+    env = CampaignEnv(n_shoppers=200, horizon=5, campaign_budget=campaign_budget)
     obs, _ = env.reset(seed=1)
     spent = 0.0
     for _ in range(5):
         obs, _, terminated, truncated, info = env.step(action)
         spent += info["promotion_cost"]
         assert env.observation_space.contains(obs)
-        assert spent <= budget + 1e-6
-        assert info["budget_left"] == pytest.approx(max(budget - spent, 0.0), abs=1e-6)
+        assert spent <= campaign_budget + 1e-6
+        assert info["budget_left"] == pytest.approx(max(campaign_budget - spent, 0.0), abs=1e-6)
     assert truncated and not terminated
 
 
 def test_budget_binds_and_is_observed() -> None:
-    env = CampaignEnv(n_shoppers=300, horizon=4, budget=20.0)  # less than 300 offers x 0.1 EUR
+    env = CampaignEnv(n_shoppers=300, horizon=4, campaign_budget=20.0)  # less than 300 offers x 0.1 EUR
     obs, _ = env.reset(seed=0)
     assert obs[-5] == 1.0  # budget_left share
     _, _, _, _, info = env.step(np.ones(15, dtype=np.float32))  # 50 % off for every cohort
@@ -56,5 +56,7 @@ def test_campaign_is_seeded() -> None:
     action = np.full(15, -0.5, dtype=np.float32)
     a.reset(seed=4), b.reset(seed=4)
     assert a.step(action)[1] == b.step(action)[1]
-    with pytest.raises(ValueError, match="budget"):
-        CampaignEnv(budget=-1.0)
+    with pytest.raises(
+        ValueError, match=r"campaign_budget: expected None or a finite amount >= 0 \(currency\), got -1.0"
+    ):
+        CampaignEnv(campaign_budget=-1.0)

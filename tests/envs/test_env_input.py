@@ -145,9 +145,9 @@ def test_vec_env_rejects_bad_seed_and_actions() -> None:
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"budget": math.nan}, r"budget: expected None or a finite amount >= 0 \(currency\), got nan"),
-        ({"budget": -1.0}, "budget"),
-        ({"budget": "100"}, "budget"),
+        ({"campaign_budget": math.nan}, r"campaign_budget: expected None or a finite amount >= 0 \(currency\), got nan"),
+        ({"campaign_budget": -1.0}, "campaign_budget"),
+        ({"campaign_budget": "100"}, "campaign_budget"),
         ({"reward_scale": math.nan}, "reward_scale: expected a finite number > 0, got nan"),
         ({"n_shoppers": 0}, "n_shoppers: expected an integer >= 1, got 0"),
         ({"horizon": "x"}, "horizon"),

@@ -102,17 +102,17 @@ def test_myopic_scenario_has_no_effect_of_discounts_on_the_future() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(budget=st.floats(0.0, 3000.0), depth=st.floats(0.0, 0.5))
-def test_budget_never_exceeded(params, state, budget, depth) -> None:
-    _, out = transition(params, state, np.full(state.n_shoppers, depth), budget=budget)
-    assert out.promotion_cost.sum() <= budget + 1e-9
+@given(budget_left=st.floats(0.0, 3000.0), depth=st.floats(0.0, 0.5))
+def test_budget_never_exceeded(params, state, budget_left, depth) -> None:
+    _, out = transition(params, state, np.full(state.n_shoppers, depth), budget_left=budget_left)
+    assert out.promotion_cost.sum() <= budget_left + 1e-9
     np.testing.assert_allclose(out.promotion_cost, out.discount_cost + out.offer_cost)
 
 
 def test_unlimited_budget_equals_no_budget(params, state) -> None:
     d = np.full(state.n_shoppers, 0.2)
     _, free = transition(params, state, d)
-    _, rich = transition(params, state, d, budget=1e12)
+    _, rich = transition(params, state, d, budget_left=1e12)
     np.testing.assert_array_equal(free.profit, rich.profit)
 
 
@@ -132,8 +132,8 @@ def test_bad_discounts_rejected(params, state, bad, match) -> None:
 
 
 def test_bad_budget_rejected(params, state) -> None:
-    with pytest.raises(ValueError, match="budget"):
-        transition(params, state, np.zeros(state.n_shoppers), budget=-1.0)
+    with pytest.raises(ValueError, match=r"budget_left: expected a finite amount >= 0 \(currency\), got -1.0"):
+        transition(params, state, np.zeros(state.n_shoppers), budget_left=-1.0)
     assert check_discount(params, 0.1, 3).shape == (3,)
 
 
