@@ -6,13 +6,14 @@ runs it against the no-discount counterfactual on the same shoppers.
 
 from typing import Any
 
-from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
 from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
+from discountsim.agents.checkpoints import load_policy, save_policy
 from discountsim.agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, PolicyScenarioMismatch
 from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
 from discountsim.agents.rule_based import RuleBasedPolicy
 from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
-from discountsim.agents.storage import load_policy, save_policy
 from discountsim.agents.supervised import (
     FitReport,
     SupervisedPolicy,
@@ -36,9 +37,13 @@ POLICIES: dict[str, type[DiscountPolicy]] = {
 
 
 def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
-    """Build the policy called ``name`` with its constructor arguments."""
+    """Build the policy called ``name`` with its constructor arguments (``scenario=`` binds it to a scenario;
+    the oracles read theirs at run time and ignore it)."""
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; allowed: {sorted(POLICIES)}")
+    if "scenario" in kwargs:
+        scenario = kwargs.pop("scenario")
+        return POLICIES[name].for_scenario(scenario, **kwargs)
     return POLICIES[name](**kwargs)
 
 
@@ -47,15 +52,17 @@ __all__ = [
     "POLICIES",
     "DiscountPolicy",
     "Evaluation",
+    "Fingerprint",
     "FitReport",
     "Lineup",
     "MyopicOraclePolicy",
     "NoDiscountPolicy",
     "OraclePolicy",
+    "PolicyLoadError",
+    "PolicyScenarioMismatch",
     "PrivilegedPolicy",
     "RandomPolicy",
     "RuleBasedPolicy",
-    "ScenarioPolicy",
     "SupervisedPolicy",
     "UniformPolicy",
     "agent_config",

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
+from discountsim.agents.fingerprint import check_policy, model_actions
 from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 from discountsim.simulators.rollout import DiscountRule
-from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
 
@@ -58,15 +58,15 @@ class Evaluation:
 
 
 def action_mapping(policy: Any, params: SimulatorParams) -> DiscountActions:
-    """How the policy's actions map to discounts: its own mapping, or one built from its action space."""
+    """How the policy's actions map to discounts on ``params``, after checking its fingerprint against them.
+
+    Raises:
+        PolicyScenarioMismatch: The policy's feature layout or d_max is not the scenario's.
+    """
     if isinstance(policy, DiscountPolicy):
+        check_policy(policy, params)
         return policy.actions
-    space = getattr(policy, "action_space", None)
-    if isinstance(space, spaces.Discrete):
-        return DiscountActions(params.d_max, "discrete", int(space.n))
-    if isinstance(space, spaces.Box):
-        return DiscountActions(params.d_max, "continuous", width=int(np.prod(space.shape)))
-    raise TypeError(f"policy: cannot tell how {type(policy).__name__} maps actions to discounts (no action_space)")
+    return model_actions(policy, params)
 
 
 def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
@@ -78,12 +78,16 @@ def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
 def policy_rule(policy: PolicyPredictor, params: SimulatorParams, n_shoppers: int, horizon: int) -> DiscountRule:
     """The discount rule that runs ``policy`` in a rollout: its deterministic action, mapped to discounts.
 
-    Privileged policies (the oracles) get the true state; recurrent ones get their state carried.
+    Privileged policies (the oracles) get the true state; hand-written ones give discounts directly;
+    recurrent ones get their state carried. Policies are checked against the scenario first
+    (``agents.fingerprint.check_policy``).
     """
     if isinstance(policy, PrivilegedPolicy):
         policy.reset()
         return lambda _observations, state: policy.act_on_state(params, state, horizon)
-    mapping = action_mapping(policy, params)
+    if isinstance(policy, DiscountPolicy):  # hand-written: its float64 discounts as they are, checked
+        return policy.discount_rule(params)
+    mapping = action_mapping(policy, params)  # SB3 models: fingerprint checked, actions mapped
     memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
 
     def rule(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
