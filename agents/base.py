@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from discountsim.agents.fingerprint import Fingerprint, check_scenario, describe
+from discountsim.agents.fingerprint import Fingerprint, check_scenario, describe, model_actions
 from discountsim.envs import DiscountActions
 from discountsim.envs.actions import ActionType
 from discountsim.simulators import ShopperState, SimulatorParams, feature_names, load_scenario
@@ -181,3 +181,16 @@ class PrivilegedPolicy(DiscountPolicy):
         deterministic: bool = True,
     ) -> tuple[NDArray, tuple[NDArray, ...] | None]:
         return self.discounts(np.asarray(observation)), state
+
+
+def check_policy(policy: Any, params: SimulatorParams, what: str | None = None) -> None:
+    """Fail unless ``policy`` (hand-written or SB3) reads and answers the same way on ``params`` (``check_scenario``).
+
+    The oracles read the true model of whatever scenario they run on: nothing to check.
+    """
+    if isinstance(policy, PrivilegedPolicy):
+        return
+    if isinstance(policy, DiscountPolicy):
+        check_scenario(policy.fingerprint(), params, what or describe(policy))
+        return
+    model_actions(policy, params, what)

@@ -14,6 +14,7 @@ from typing import Any
 
 from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
 from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, remember
+from discountsim.agents.registry import POLICIES, make_policy
 from discountsim.agents.sb3_agents import load_sb3, save_sb3
 from discountsim.agents.storage import write_json
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -65,8 +66,6 @@ def load_policy(path: str | Path, algorithm: str | None = None) -> Any:
     if algorithm is not None:
         raise PolicyLoadError(f"{path}: algorithm={algorithm!r} applies to SB3 zips; this is a JSON checkpoint")
     data = _read(path)
-    from discountsim.agents import POLICIES, make_policy
-
     name = data["name"]
     if name not in POLICIES:
         raise PolicyLoadError(f"{path}: names unknown policy {name!r}; allowed: {sorted(POLICIES)}")

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
-from discountsim.agents.fingerprint import check_policy, model_actions
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, check_policy
+from discountsim.agents.fingerprint import model_actions
 from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 from discountsim.simulators.rollout import DiscountRule

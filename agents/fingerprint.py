@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
-from discountsim.envs import DiscountActions
+from discountsim.envs import DiscountActions, ShopperVecEnv
 from discountsim.simulators import SimulatorParams, feature_names
 from discountsim.simulators.config_schema import to_dict
 from gymnasium import spaces
@@ -199,25 +199,8 @@ def describe(policy: Any) -> str:
     return f"policy {name!r} ({source})" if source else f"policy {name!r}"
 
 
-def check_policy(policy: Any, params: SimulatorParams, what: str | None = None) -> None:
-    """Fail unless ``policy`` (hand-written or SB3) reads and answers the same way on ``params`` (``check_scenario``).
-
-    The oracles read the true model of whatever scenario they run on: nothing to check.
-    """
-    from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
-
-    if isinstance(policy, PrivilegedPolicy):
-        return
-    if isinstance(policy, DiscountPolicy):
-        check_scenario(policy.fingerprint(), params, what or describe(policy))
-        return
-    model_actions(policy, params, what)
-
-
 def model_fingerprint(model: Any) -> Fingerprint | None:
     """An SB3 model's fingerprint: from the ``ShopperVecEnv`` it trains on, else from its checkpoint, else None."""
-    from discountsim.envs import ShopperVecEnv
-
     get_env = getattr(model, "get_env", None)
     env = get_env() if callable(get_env) else None
     env = getattr(env, "unwrapped", env)  # through VecEnvWrappers (VecMonitor, VecNormalize ...)

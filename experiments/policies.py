@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from discountsim.agents import POLICIES, DiscountPolicy, load_policy
-from discountsim.agents.fingerprint import check_policy
+from discountsim.agents.base import check_policy
 from discountsim.simulators import SimulatorParams
 
 
