@@ -80,7 +80,7 @@ def policy_rule(policy: PolicyPredictor, params: SimulatorParams, n_shoppers: in
 
     Privileged policies (the oracles) get the true state; hand-written ones give discounts directly;
     recurrent ones get their state carried. Policies are checked against the scenario first
-    (``agents.fingerprint.check_policy``).
+    (``agents.base.check_policy``).
     """
     if isinstance(policy, PrivilegedPolicy):
         policy.reset()
