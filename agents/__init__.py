@@ -4,15 +4,15 @@
 runs it against the no-discount counterfactual on the same shoppers.
 """
 
-from typing import Any
-
-from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, ScenarioPolicy
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
 from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
+from discountsim.agents.checkpoints import load_policy, save_policy
 from discountsim.agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, PolicyScenarioMismatch
 from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
+from discountsim.agents.registry import POLICIES, make_policy
 from discountsim.agents.rule_based import RuleBasedPolicy
 from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
-from discountsim.agents.storage import load_policy, save_policy
 from discountsim.agents.supervised import (
     FitReport,
     SupervisedPolicy,
@@ -21,41 +21,22 @@ from discountsim.agents.supervised import (
     train_supervised_closed_loop,
 )
 
-POLICIES: dict[str, type[DiscountPolicy]] = {
-    cls.name: cls
-    for cls in (
-        NoDiscountPolicy,
-        UniformPolicy,
-        RandomPolicy,
-        RuleBasedPolicy,
-        SupervisedPolicy,
-        MyopicOraclePolicy,
-        OraclePolicy,
-    )
-}
-
-
-def make_policy(name: str, **kwargs: Any) -> DiscountPolicy:
-    """Build the policy called ``name`` with its constructor arguments."""
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; allowed: {sorted(POLICIES)}")
-    return POLICIES[name](**kwargs)
-
-
 __all__ = [
     "ALGORITHMS",
     "POLICIES",
     "DiscountPolicy",
     "Evaluation",
+    "Fingerprint",
     "FitReport",
     "Lineup",
     "MyopicOraclePolicy",
     "NoDiscountPolicy",
     "OraclePolicy",
+    "PolicyLoadError",
+    "PolicyScenarioMismatch",
     "PrivilegedPolicy",
     "RandomPolicy",
     "RuleBasedPolicy",
-    "ScenarioPolicy",
     "SupervisedPolicy",
     "UniformPolicy",
     "agent_config",

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
+from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, check_policy
+from discountsim.agents.fingerprint import model_actions
 from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 from discountsim.simulators.rollout import DiscountRule
-from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
 
@@ -63,15 +63,15 @@ class Evaluation:
 
 
 def action_mapping(policy: Any, params: SimulatorParams) -> DiscountActions:
-    """How the policy's actions map to discounts: its own mapping, or one built from its action space."""
+    """How the policy's actions map to discounts on ``params``, after checking its fingerprint against them.
+
+    Raises:
+        PolicyScenarioMismatch: The policy's feature layout or d_max is not the scenario's.
+    """
     if isinstance(policy, DiscountPolicy):
+        check_policy(policy, params)
         return policy.actions
-    space = getattr(policy, "action_space", None)
-    if isinstance(space, spaces.Discrete):
-        return DiscountActions(params.d_max, "discrete", int(space.n))
-    if isinstance(space, spaces.Box):
-        return DiscountActions(params.d_max, "continuous", width=int(np.prod(space.shape)))
-    raise TypeError(f"policy: cannot tell how {type(policy).__name__} maps actions to discounts (no action_space)")
+    return model_actions(policy, params)
 
 
 def _mean_ci(values: NDArray[np.float64]) -> tuple[float, float, float]:
@@ -98,10 +98,11 @@ def policy_rule(
 ) -> DiscountRule:
     """The discount rule that runs ``policy`` in a rollout: its deterministic action, mapped to discounts.
 
-    Privileged policies (the oracles) get the true state; recurrent ones get their state carried.
-    A policy that draws random numbers (one with a ``reseed(seed_sequence)`` method, as
-    ``DiscountPolicy`` has) is reseeded from ``policy_seed(seed)`` first, so its draws repeat with
-    the evaluation seed.
+    Privileged policies (the oracles) get the true state; hand-written ones give discounts directly;
+    recurrent ones get their state carried. Policies are checked against the scenario first
+    (``agents.base.check_policy``). A policy that draws random numbers (one with a
+    ``reseed(seed_sequence)`` method, as ``DiscountPolicy`` has) is reseeded from ``policy_seed(seed)``
+    first, so its draws repeat with the evaluation seed.
     """
     reseed = getattr(policy, "reseed", None)
     if callable(reseed):
@@ -109,7 +110,9 @@ def policy_rule(
     if isinstance(policy, PrivilegedPolicy):
         policy.reset()
         return lambda _observations, state: policy.act_on_state(params, state, horizon)
-    mapping = action_mapping(policy, params)
+    if isinstance(policy, DiscountPolicy):  # hand-written: its float64 discounts as they are, checked
+        return policy.discount_rule(params)
+    mapping = action_mapping(policy, params)  # SB3 models: fingerprint checked, actions mapped
     memory: dict[str, Any] = {"state": None, "start": np.ones(n_shoppers, dtype=bool)}
 
     def rule(observations: NDArray[np.float32], _state: Any) -> NDArray[np.float64]:
@@ -359,7 +362,7 @@ def _yardstick(oracle: bool | PrivilegedPolicy, params: SimulatorParams) -> Priv
     if isinstance(oracle, bool | np.bool_):
         from discountsim.agents.oracle import OraclePolicy
 
-        return OraclePolicy(d_max=params.d_max) if oracle else None
+        return OraclePolicy() if oracle else None
     raise TypeError(f"oracle: expected true, false or a PrivilegedPolicy (e.g. OraclePolicy), got {oracle!r}")
 
 

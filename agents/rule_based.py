@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from discountsim.agents.base import ScenarioPolicy
+from discountsim.agents.base import DiscountPolicy
 from discountsim.simulators import SimulatorParams, feature_index
 from numpy.typing import NDArray
 
 _FREQUENCY_SCALE = 3.0  # smoothed purchases at which the purchase signal saturates
 
 
-class RuleBasedPolicy(ScenarioPolicy):
+class RuleBasedPolicy(DiscountPolicy):
     """Rule-based discounts from observable engagement and category.
 
     Args:

@@ -13,12 +13,14 @@ import json
 import logging
 import math
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, model_fingerprint, remember
 from discountsim.agents.storage import atomic_write
 from discountsim.envs import ShopperVecEnv
 from discountsim.simulators import SimulatorParams, load_scenario
@@ -44,6 +46,8 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
 }
 AGENT_CONFIG_DIR = conf_dir() / "agent"
 SB3_METADATA = "discountsim.json"
+SB3_FORMAT = "discountsim-sb3"
+SB3_VERSION = 2  # 2: with a fingerprint; older zips are refused
 # Keys of conf/agent/<name>.yaml's ``algorithm`` block that are Hydra's or ours, not SB3 arguments.
 _NOT_SB3 = ("_target_", "_partial_", "_convert_")
 # TensorBoard dumps per run (time/, rollout/ and train/ scalars): enough for a curve, few enough for long runs.
@@ -252,15 +256,30 @@ def algorithm_of(model: BaseAlgorithm) -> str:
 
 
 def save_sb3(model: BaseAlgorithm, path: str | Path) -> Path:
-    """Save an SB3 model as its usual zip, plus ``discountsim.json`` naming algorithm and scenario, atomically."""
+    """Save an SB3 model as its usual zip plus ``discountsim.json`` (algorithm, fingerprint, scenario), atomically.
+
+    Raises:
+        ValueError: The model has no fingerprint: it neither trains on a ``ShopperVecEnv`` nor came
+            from a DiscountSim checkpoint, so what its observations mean is unknown.
+    """
     path = Path(path)
     if path.suffix != ".zip":
         path = path.with_suffix(path.suffix + ".zip")
-    env = model.get_env()
-    env = env.unwrapped if env is not None else None  # the ShopperVecEnv inside VecMonitor
-    metadata = {"format": "discountsim-sb3", "algorithm": algorithm_of(model)}
+    fingerprint = model_fingerprint(model)
+    if fingerprint is None:
+        raise ValueError(
+            f"model: cannot tell which scenario its observations come from (its env is not a ShopperVecEnv and it "
+            f"was not loaded from a DiscountSim checkpoint); {path} would have no fingerprint"
+        )
+    metadata: dict[str, Any] = {
+        "format": SB3_FORMAT,
+        "version": SB3_VERSION,
+        "algorithm": algorithm_of(model),
+        "fingerprint": fingerprint.to_dict(),
+    }
+    env = getattr(model.get_env(), "unwrapped", None)
     if isinstance(env, ShopperVecEnv):
-        metadata.update(scenario=to_dict(env.params), horizon=env.horizon, action_type=env.actions.action_type)
+        metadata.update(scenario=to_dict(env.params), horizon=env.horizon)
 
     def write(tmp: Path) -> None:
         model.save(tmp)
@@ -271,24 +290,81 @@ def save_sb3(model: BaseAlgorithm, path: str | Path) -> Path:
     return path
 
 
+def _read_json_entry(archive: zipfile.ZipFile, entry: str, path: Path) -> Any:
+    try:
+        return json.loads(archive.read(entry))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PolicyLoadError(f"{path}: entry {entry!r} is not valid JSON ({err}); the file is damaged") from err
+
+
+def _read_sb3_zip(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
+    """The zip's ``discountsim.json`` (None if absent) after checking the archive is whole."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if "data" not in names:
+                # A truncated SB3 zip can still open: the scan finds the end of the policy.pth zip inside it.
+                raise PolicyLoadError(
+                    f"{path}: truncated or not an SB3 model zip: no 'data' entry (entries found: {names[:6]})"
+                )
+            bad = archive.testzip()
+            if bad is not None:
+                raise PolicyLoadError(f"{path}: entry {bad!r} fails its CRC check; the file is damaged")
+            _read_json_entry(archive, "data", path)
+            metadata = _read_json_entry(archive, SB3_METADATA, path) if SB3_METADATA in names else None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise PolicyLoadError(f"{path}: not a readable zip archive ({err}); the file is truncated or damaged") from err
+    return metadata, names
+
+
 def load_sb3(path: str | Path, algorithm: str | None = None) -> BaseAlgorithm:
-    """Load an SB3 zip; the algorithm comes from its ``discountsim.json`` or the ``algorithm`` argument.
+    """Load an SB3 zip; the algorithm and fingerprint come from its ``discountsim.json``.
+
+    A zip saved outside DiscountSim has neither: pass ``algorithm=``; the evaluator can then
+    check only its observation width against a scenario (and warns).
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a zip archive, or the algorithm is unknown or not given for a foreign zip.
+        PolicyLoadError: Truncated or damaged archive, invalid JSON inside, saved by DiscountSim
+            before fingerprints, algorithm missing or contradicting the checkpoint, or SB3 fails
+            to load it; the message names the file.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"policy checkpoint not found: {path}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            metadata = json.loads(archive.read(SB3_METADATA)) if SB3_METADATA in names else {}
-    except zipfile.BadZipFile as err:
-        raise ValueError(f"{path}: not an SB3 model zip ({err})") from err
-    algorithm = algorithm or metadata.get("algorithm")
+    metadata, _ = _read_sb3_zip(path)
+    fingerprint = None
+    if metadata is not None:
+        if not isinstance(metadata, dict) or metadata.get("format") != SB3_FORMAT:
+            raise PolicyLoadError(f"{path}: {SB3_METADATA} is not DiscountSim's (expected format {SB3_FORMAT!r})")
+        if "fingerprint" not in metadata:
+            raise PolicyLoadError(
+                f"{path}: saved by an older DiscountSim without the scenario fingerprint that says what its "
+                "observations and actions mean; retrain it (discountsim train ...)"
+            )
+        fingerprint = Fingerprint.from_dict(metadata["fingerprint"], f"{path}: {SB3_METADATA}")
+        saved_algorithm = metadata.get("algorithm")
+        if algorithm is not None and algorithm != saved_algorithm:
+            raise PolicyLoadError(f"{path}: algorithm={algorithm!r} given, but the checkpoint is {saved_algorithm!r}")
+        algorithm = saved_algorithm
     if algorithm is None:
-        raise ValueError(f"{path}: has no {SB3_METADATA}; pass algorithm=, one of {sorted(ALGORITHMS)}")
-    _check_algorithm(algorithm)
-    return ALGORITHMS[algorithm].load(path, device="cpu")
+        raise PolicyLoadError(
+            f"{path}: an SB3 zip not saved by DiscountSim (no {SB3_METADATA}); pass algorithm=, "
+            f"one of {sorted(ALGORITHMS)}"
+        )
+    if algorithm not in ALGORITHMS:
+        raise PolicyLoadError(f"{path}: unknown algorithm {algorithm!r}; allowed: {sorted(ALGORITHMS)}")
+    try:
+        model = ALGORITHMS[algorithm].load(path, device="cpu")
+    except Exception as err:  # SB3 and torch raise many kinds on a damaged or mismatched file
+        raise PolicyLoadError(f"{path}: SB3 cannot load it as {algorithm} ({type(err).__name__}: {err})") from err
+    if fingerprint is not None:
+        fingerprint.check_action_space(model.action_space, str(path))
+        shape = tuple(getattr(model.observation_space, "shape", ()) or ())
+        if shape != (len(fingerprint.features),):
+            raise PolicyLoadError(
+                f"{path}: the model reads observations of shape {shape}, its fingerprint lists "
+                f"{len(fingerprint.features)} features; the checkpoint was altered or mixes two models"
+            )
+    remember(model, str(path), fingerprint)
+    return model

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from discountsim.agents.base import ScenarioPolicy
+from discountsim.agents.base import DiscountPolicy
 from discountsim.simulators import (
     RandomGridLoggingPolicy,
     ShopperSimulator,
@@ -66,7 +66,7 @@ def _mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-class SupervisedPolicy(ScenarioPolicy):
+class SupervisedPolicy(DiscountPolicy):
     """Gives each shopper the grid discount that maximises predicted immediate profit.
 
     Args:
@@ -208,11 +208,38 @@ class SupervisedPolicy(ScenarioPolicy):
         return {"weights": weights, "scalers": scalers}
 
     def set_state(self, state: dict[str, Any]) -> None:
+        """Restore ``get_state``'s weights and scalers.
+
+        Raises:
+            ValueError: Keys are missing, or shapes do not fit this policy's features and hidden layers.
+        """
         if not state:
             return
-        self.model.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in state["weights"].items()})
-        for key, values in state["scalers"].items():
-            setattr(self, key, np.asarray(values, dtype=np.float32))
+        if not isinstance(state, dict) or not {"weights", "scalers"} <= set(state):
+            raise ValueError(f"state: expected keys ['scalers', 'weights'], got {sorted(state)}")
+        expected = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
+        try:
+            weights = {k: torch.tensor(v, dtype=torch.float32) for k, v in state["weights"].items()}
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ValueError(f"state.weights: not numeric arrays ({err})") from err
+        shapes = {k: tuple(v.shape) for k, v in weights.items()}
+        if shapes != expected:
+            raise ValueError(
+                f"state.weights: shapes {shapes} do not fit {len(self.features)} features and hidden layers "
+                f"{list(self.hidden)} (expected {expected})"
+            )
+        scalers = state["scalers"]
+        sizes = {"x_mean": len(self.features) + 1, "x_std": len(self.features) + 1}
+        sizes |= {"y_mean": len(TARGETS), "y_std": len(TARGETS)}
+        if not isinstance(scalers, dict) or set(scalers) != set(sizes):
+            raise ValueError(f"state.scalers: expected keys {sorted(sizes)}, got {sorted(scalers)}")
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in scalers.items()}
+        for key, size in sizes.items():
+            if arrays[key].shape != (size,) or not np.isfinite(arrays[key]).all():
+                raise ValueError(f"state.scalers.{key}: expected {size} finite numbers, got shape {arrays[key].shape}")
+        self.model.load_state_dict(weights)
+        for key, values in arrays.items():
+            setattr(self, key, values)
         self.fitted = True
 
     def discounts(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:

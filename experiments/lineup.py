@@ -50,8 +50,8 @@ def build_lineup(
     console = console or Console()
     lineup = TrainedLineup(
         {
-            "no_discount": make_policy("no_discount", d_max=params.d_max),
-            f"uniform_{round(uniform_depth * 100)}": make_policy("uniform", depth=uniform_depth, d_max=params.d_max),
+            "no_discount": make_policy("no_discount", scenario=params),
+            f"uniform_{round(uniform_depth * 100)}": make_policy("uniform", scenario=params, depth=uniform_depth),
             "rule_based": make_policy("rule_based", scenario=params),
         }
     )
@@ -83,8 +83,8 @@ def build_lineup(
         curve = pd.DataFrame(callback.history)  # what each point was evaluated on, for the plot's labels
         curves.append(curve.assign(policy=algorithm, n_shoppers=callback.n_shoppers, horizon=callback.horizon))
     lineup.curves = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    lineup.policies["myopic_oracle"] = make_policy("myopic_oracle", d_max=params.d_max)
-    lineup.policies["oracle"] = make_policy("oracle", d_max=params.d_max)
+    lineup.policies["myopic_oracle"] = make_policy("myopic_oracle")
+    lineup.policies["oracle"] = make_policy("oracle")
     return lineup
 
 

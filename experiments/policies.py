@@ -2,9 +2,10 @@
 
 Accepted forms (each also as a mapping with a ``label`` for the tables):
 
-- ``"rule_based"`` or ``{name: uniform, depth: 0.2}``: a built-in policy by ``agents.make_policy`` name;
-  scenario-aware policies get the scenario, the others its ``d_max``;
-- ``"runs/train/ppo-default-seed0/model.zip"`` or ``{path: ...}``: a saved policy (``agents.load_policy``);
+- ``"rule_based"`` or ``{name: uniform, depth: 0.2}``: a built-in policy by ``agents.make_policy`` name,
+  built for the scenario (``Policy.for_scenario``);
+- ``"runs/train/ppo-default-seed0/model.zip"`` or ``{path: ...}``: a saved policy (``agents.load_policy``),
+  checked against the scenario: its feature layout and d_max must be the scenario's (other dynamics are fine);
 - ``"my_package.pricing:MyPolicy"`` or ``{target: ..., **kwargs}``: a user's class by import path,
   built with the kwargs; it must have SB3's ``predict`` (e.g. a ``DiscountPolicy`` subclass).
 """
@@ -12,22 +13,25 @@ Accepted forms (each also as a mapping with a ``label`` for the tables):
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from discountsim.agents import POLICIES, load_policy
+from discountsim.agents import POLICIES, DiscountPolicy, load_policy
+from discountsim.agents.base import check_policy
 from discountsim.simulators import SimulatorParams
 
 
 def _build(cls: Any, params: SimulatorParams, kwargs: dict[str, Any]) -> Any:
-    accepted = inspect.signature(cls).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
-    context = {"scenario": params} if "scenario" in accepted else {"d_max": params.d_max}
-    if "scenario" not in accepted and "d_max" not in accepted and not takes_any:
-        context = {}
-    return cls(**{**context, **kwargs})
+    """A hand-written policy (``DiscountPolicy``) is built for ``params``; any other class gets the kwargs alone."""
+    if "scenario" in kwargs:
+        raise ValueError(
+            f"policy entry: scenario={kwargs['scenario']!r} is not allowed; a policy is built for the scenario it is "
+            "evaluated on (to run one built on another scenario, save it and give its path)"
+        )
+    if isinstance(cls, type) and issubclass(cls, DiscountPolicy):
+        return cls.for_scenario(params, **kwargs)
+    return cls(**kwargs)
 
 
 def import_class(target: str) -> type:
@@ -50,6 +54,7 @@ def resolve_policy(spec: str | Mapping[str, Any], params: SimulatorParams) -> tu
     if "path" in spec:
         path = Path(spec.pop("path"))
         policy = load_policy(path, **spec)
+        check_policy(policy, params)  # fail before any rollout; the evaluator checks again where it runs
         # A training run saves model.zip / policy.json: its directory names the run.
         return label or (path.parent.name if path.stem in ("model", "policy") else path.stem), policy
     if "target" in spec:

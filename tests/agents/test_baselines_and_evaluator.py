@@ -41,7 +41,7 @@ def test_bad_policy_inputs() -> None:
     with pytest.raises(ValueError, match=r"depth: 0.9 is outside the allowed range \[0, 0.5\]"):
         make_policy("uniform", depth=0.9)
     with pytest.raises(ValueError, match="expected 19 features per shopper, got 3"):
-        make_policy("no_discount", n_features=19).predict(np.zeros((2, 3), dtype=np.float32))
+        make_policy("no_discount").predict(np.zeros((2, 3), dtype=np.float32))  # width from the scenario
 
 
 def test_no_discount_has_exactly_zero_incremental_profit() -> None:

@@ -67,7 +67,7 @@ def test_the_yardstick_runs_under_the_budget_and_is_shared_by_a_lineup_oracle() 
     # An equal oracle given as a member (another object) reuses the yardstick's run, and an oracle
     # in the line-up does not replace the yardstick asked for.
     same = evaluate_lineup(
-        {"member": OraclePolicy(grid=COARSE, d_max=0.3)}, "default", **SMALL, oracle=oracle, budget_per_period=budget
+        {"member": OraclePolicy(grid=COARSE)}, "default", **SMALL, oracle=oracle, budget_per_period=budget
     )
     np.testing.assert_array_equal(same.evaluations["member"].totals.profit, lineup.evaluations["oracle"].totals.profit)
     alone = evaluate(make_policy("uniform", depth=0.1), "default", **SMALL, oracle=oracle, budget_per_period=budget)

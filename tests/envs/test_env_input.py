@@ -145,7 +145,10 @@ def test_vec_env_rejects_bad_seed_and_actions() -> None:
 @pytest.mark.parametrize(
     "kwargs, pattern",
     [
-        ({"campaign_budget": math.nan}, r"campaign_budget: expected None or a finite amount >= 0 \(currency\), got nan"),
+        (
+            {"campaign_budget": math.nan},
+            r"campaign_budget: expected None or a finite amount >= 0 \(currency\), got nan",
+        ),
         ({"campaign_budget": -1.0}, "campaign_budget"),
         ({"campaign_budget": "100"}, "campaign_budget"),
         ({"reward_scale": math.nan}, "reward_scale: expected a finite number > 0, got nan"),

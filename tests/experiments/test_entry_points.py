@@ -9,7 +9,7 @@ import discountsim.experiments.train as train_module
 import numpy as np
 import pandas as pd
 import pytest
-from discountsim.agents import ALGORITHMS, DiscountPolicy, load_policy
+from discountsim.agents import ALGORITHMS, DiscountPolicy, PrivilegedPolicy, load_policy
 from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback
 from discountsim.experiments.compare import compare
 from discountsim.experiments.evaluate import evaluate_policies
@@ -43,14 +43,16 @@ class HalfPricePolicy(DiscountPolicy):
 
 @pytest.mark.parametrize("agent", AGENTS)
 def test_every_agent_config_composes_and_resolves(agent: str) -> None:
-    cfg = _cfg("train", [f"agent={agent}", "simulator=holiday_season"])
+    cfg = _cfg("train", [f"agent={agent}", "simulator=holiday_season", "simulator.d_max=0.4"])
     plain = OmegaConf.to_container(cfg.agent, resolve=True)
     assert plain["name"] == agent
     if agent in ALGORITHMS:
         assert plain["algorithm"]["_partial_"] is True and plain["total_timesteps"] > 0
     elif agent != "supervised":  # building supervised trains it; covered by the train test
         policy = instantiate(cfg.agent.policy)
-        assert policy.name == agent and policy.d_max == 0.5
+        assert policy.name == agent
+        if not isinstance(policy, PrivilegedPolicy):  # bound to the composed scenario, not a default d_max
+            assert policy.d_max == 0.4 and policy.scenario.name == "holiday_season"
 
 
 @pytest.mark.parametrize("name", ["train", "evaluate", "compare", "simulate"])

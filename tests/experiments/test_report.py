@@ -33,17 +33,16 @@ def params():
 @pytest.fixture(scope="module")
 def lineup(params):
     """A line-up with the usual labels; the agents are stand-ins (uniform policies), so nothing trains."""
-    d_max = params.d_max
     policies = {
-        "no_discount": make_policy("no_discount", d_max=d_max),
-        "uniform_10": make_policy("uniform", depth=0.1, d_max=d_max),
+        "no_discount": make_policy("no_discount", scenario=params),
+        "uniform_10": make_policy("uniform", depth=0.1, scenario=params),
         "rule_based": make_policy("rule_based", scenario=params),
-        "supervised": make_policy("no_discount", d_max=d_max),  # lands exactly on no_discount
-        "ppo": make_policy("uniform", depth=0.05, d_max=d_max),
-        "a2c": make_policy("uniform", depth=0.2, d_max=d_max),
-        "my_policy": make_policy("uniform", depth=0.3, d_max=d_max),
-        "myopic_oracle": make_policy("myopic_oracle", d_max=d_max),
-        "oracle": make_policy("oracle", d_max=d_max),
+        "supervised": make_policy("no_discount", scenario=params),  # lands exactly on no_discount
+        "ppo": make_policy("uniform", depth=0.05, scenario=params),
+        "a2c": make_policy("uniform", depth=0.2, scenario=params),
+        "my_policy": make_policy("uniform", depth=0.3, scenario=params),
+        "myopic_oracle": make_policy("myopic_oracle"),
+        "oracle": make_policy("oracle"),
     }
     return evaluate_lineup(policies, params, n_shoppers=30, horizon=4, seed=1)
 
