@@ -95,18 +95,18 @@ def transition(
 
     def probability(depth: NDArray[np.float64]) -> NDArray[np.float64]:
         utility = dynamics.purchase_utility(
-            traits.intent,
-            season,
-            state.intent_shock,
-            depth,
-            state.reference,
-            state.fatigue,
-            state.stock,
-            traits.discount_sensitivity,
-            traits.gain_weight,
-            traits.loss_weight,
-            traits.fatigue_sensitivity,
-            traits.stock_sensitivity,
+            intent=traits.intent,
+            season=season,
+            shock=state.intent_shock,
+            discount=depth,
+            reference=state.reference,
+            discount_sensitivity=traits.discount_sensitivity,
+            gain_weight=traits.gain_weight,
+            loss_weight=traits.loss_weight,
+            fatigue=state.fatigue,
+            fatigue_sensitivity=traits.fatigue_sensitivity,
+            stock=state.stock,
+            stock_sensitivity=traits.stock_sensitivity,
         )
         return dynamics.sigmoid(utility) * state.active
 
