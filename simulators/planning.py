@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 from discountsim.simulators import dynamics
@@ -65,8 +66,8 @@ class PlanningGrid:
         shock_nodes: Gauss-Hermite nodes for averaging over the intent shock.
         reference_refine: When the reference discount is the plan's only state: the programme
             plans over the decision levels, with reference nodes on every level and
-            ``reference_refine - 1`` more between neighbours, and at least
-            ``RESOLVED_SHOCK_NODES`` shock nodes (see the module docstring).
+            ``reference_refine - 1`` more between neighbours, and enough shock nodes for the
+            average over the intent shock to be accurate (see ``shock_quadrature``).
     """
 
     reference_nodes: int = 8
@@ -111,9 +112,12 @@ class PlanningGrid:
         if not on.reference_effects:
             reference = _ZERO
         elif self.resolves(params):
-            fine = np.linspace(0.0, params.d_max, (self.decision_levels - 1) * self.reference_refine + 1)
-            above = np.linspace(params.d_max, top, self.reference_nodes)[1:] if top > params.d_max else _EMPTY
-            reference = np.concatenate([fine, above])
+            # Every level is a node, and the spacing stays as fine above d_max (reached only from a deep start).
+            steps = (self.decision_levels - 1) * self.reference_refine
+            spacing = params.d_max / steps
+            steps += int(np.ceil((top - params.d_max) / spacing - 1e-9))
+            reference = np.linspace(0.0, params.d_max, (self.decision_levels - 1) * self.reference_refine + 1)
+            reference = np.concatenate([reference, params.d_max + spacing * np.arange(1, steps - reference.size + 2)])
         else:
             reference = np.linspace(0.0, top, self.reference_nodes)
         return {
@@ -124,10 +128,42 @@ class PlanningGrid:
         }
 
     def shock_quadrature(self, params: SimulatorParams) -> tuple[Array, Array]:
-        """Gauss-Hermite shocks (logit) and their probability weights for the stationary intent shock."""
-        count = max(self.shock_nodes, RESOLVED_SHOCK_NODES) if self.resolves(params) else self.shock_nodes
-        z, w = np.polynomial.hermite_e.hermegauss(count)
-        return params.behaviour.intent_shock_sd * z, w / w.sum()
+        """Gauss-Hermite shocks (logit) and their probability weights for the stationary intent shock.
+
+        Where the plan is resolved, as many nodes as keep the averaged purchase probability within
+        ``SHOCK_TOLERANCE`` (relative) of a 128-node average, up to ``MAX_SHOCK_NODES``.
+        """
+        sd = params.behaviour.intent_shock_sd
+        count = _shock_nodes(sd) if self.resolves(params) else self.shock_nodes
+        z, w = np.polynomial.hermite_e.hermegauss(count) if sd > 0.0 else (np.zeros(1), np.ones(1))
+        return sd * z, w / w.sum()
+
+
+SHOCK_TOLERANCE = 1e-6
+MAX_SHOCK_NODES = 64
+
+
+@lru_cache(maxsize=64)
+def _shock_error(sd: float, count: int) -> float:
+    """Largest relative error of a ``count``-node average of sigmoid(x + sd z) over x in [-12, 6]."""
+    x = np.linspace(-12.0, 6.0, 181)[:, None]
+
+    def average(n: int) -> Array:
+        z, w = np.polynomial.hermite_e.hermegauss(n)
+        return dynamics.sigmoid(x + sd * z) @ (w / w.sum())
+
+    exact = average(128)
+    return float(np.max(np.abs(average(count) - exact) / exact))
+
+
+def _shock_nodes(sd: float) -> int:
+    """Fewest Gauss-Hermite nodes (of a few candidates) that average within ``SHOCK_TOLERANCE``."""
+    if sd == 0.0:
+        return 1
+    for count in (5, 8, 12, 16, 24, 32, 48):
+        if _shock_error(sd, count) <= SHOCK_TOLERANCE:
+            return count
+    return MAX_SHOCK_NODES
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -135,8 +171,6 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
 
 
-RESOLVED_SHOCK_NODES = 32
-_EMPTY = np.zeros(0)
 _ZERO = np.zeros(1)
 
 
@@ -171,6 +205,11 @@ def coverage(params: SimulatorParams, grid: PlanningGrid | None = None) -> Cover
         gaps.append("intent-shock persistence (future shocks planned as independent)")
     if on.churn and behaviour.satisfaction_churn > 0.0:
         gaps.append("satisfaction's effect on churn (held at its value when planning)")
+    sd = behaviour.intent_shock_sd
+    count = grid.shock_quadrature(params)[0].size
+    if sd > 0.0 and _shock_error(sd, count) > SHOCK_TOLERANCE:
+        error = _shock_error(sd, count)
+        gaps.append(f"the average over the intent shock (sd {sd:g}: {count} quadrature nodes, error up to {error:.1e})")
     if not grid.resolves(params):
         nodes = grid.nodes(params)
         axes = ", ".join(f"{a} ({nodes[a].size} nodes)" for a in _AXES if nodes[a].size > 1)
@@ -201,34 +240,63 @@ def _interp_matrix(nodes: Array, query: NDArray) -> Array:
     return (1.0 - weight)[..., None] * (lo[..., None] == columns) + weight[..., None] * (hi[..., None] == columns)
 
 
-def _interp_axis(values: Array, axis: int, nodes: Array, query: NDArray) -> Array:
-    """Interpolate ``values`` ``(n, R, F, S, K)`` along ``axis`` at ``query``.
+class _Interp:
+    """Linear interpolation along one axis of ``(n, R, F, S, K)`` arrays at fixed query points.
 
-    ``query`` is a vector ``(Q,)`` shared by all shoppers or ``(n, Q)`` per shopper. With few
-    nodes the weights are applied as a matrix product, which is far faster than gathering
-    corners; with many (the resolved reference axis) the two bracketing nodes are gathered.
+    The queries (next-period states for one discount level) are the same at every plan step, so
+    the brackets are computed once and applied at each step. ``query`` is a vector ``(Q,)``
+    shared by all shoppers or ``(n, Q)`` per shopper. With few nodes the weights are applied as
+    a matrix product, which is far faster than gathering corners; with many (the resolved
+    reference axis) the two bracketing nodes are gathered from the flattened array.
     """
-    if nodes.size == 1:
-        return values
-    moved = np.moveaxis(values, axis, -1)
-    lead = moved.shape[:-1]
-    if nodes.size > _DENSE_MAX:
-        lo, hi, weight = _bracket(nodes, query)
-        if lo.ndim == 2:  # per shopper: (n, 1, ..., 1, Q)
-            lo, hi, weight = (x.reshape(x.shape[0], *([1] * (len(lead) - 1)), x.shape[1]) for x in (lo, hi, weight))
-        full = (*lead, lo.shape[-1])
-        lower = np.take_along_axis(moved, np.broadcast_to(lo, full), axis=-1)
-        upper = np.take_along_axis(moved, np.broadcast_to(hi, full), axis=-1)
-        return np.moveaxis(lower + weight * (upper - lower), -1, axis)
-    weights = _interp_matrix(nodes, query)
-    if weights.ndim == 2:
-        out = np.ascontiguousarray(moved).reshape(-1, nodes.size) @ weights.T
-    else:
-        out = np.ascontiguousarray(moved).reshape(moved.shape[0], -1, nodes.size) @ weights.transpose(0, 2, 1)
-    return np.moveaxis(out.reshape(*lead, -1), -1, axis)
+
+    def __init__(self, axis: int, nodes: Array, query: NDArray) -> None:
+        self.axis, self.size = axis, nodes.size
+        self.dense = nodes.size <= _DENSE_MAX
+        if nodes.size == 1:
+            return
+        if self.dense:
+            weights = _interp_matrix(nodes, query)
+            self.weights = weights.T if weights.ndim == 2 else weights.transpose(0, 2, 1)
+        else:
+            lo, hi, weight = _bracket(nodes, query)
+            self.lo, self.hi, self.weight = np.atleast_2d(lo), np.atleast_2d(hi), np.atleast_2d(weight)
+            self._flat: dict[tuple[int, ...], tuple[NDArray[np.intp], NDArray[np.intp], Array]] = {}
+
+    def __call__(self, values: Array) -> Array:
+        if self.size == 1:
+            return values
+        moved = np.moveaxis(values, self.axis, -1)
+        lead = moved.shape[:-1]
+        if self.dense:
+            if self.weights.ndim == 2:
+                out = np.ascontiguousarray(moved).reshape(-1, self.size) @ self.weights
+            else:
+                out = np.ascontiguousarray(moved).reshape(moved.shape[0], -1, self.size) @ self.weights
+            return np.moveaxis(out.reshape(*lead, -1), -1, self.axis)
+        lower, upper, weight = self._indices(lead)
+        flat = np.ascontiguousarray(moved).reshape(-1)
+        below = flat[lower]
+        out = below + weight * (flat[upper] - below)
+        return np.moveaxis(out, -1, self.axis)
+
+    def _indices(self, lead: tuple[int, ...]) -> tuple[NDArray[np.intp], NDArray[np.intp], Array]:
+        """Flat indices of the bracketing nodes, ``lead + (Q,)``, cached per array shape."""
+        if lead not in self._flat:
+            n, inner = lead[0], int(np.prod(lead[1:], dtype=np.int64))
+            rows, q = self.lo.shape  # rows: 1 (shared queries) or n (per shopper)
+            base = np.arange(n * inner).reshape(n, inner, 1) * self.size
+            full = (n, inner, q)
+            self._flat[lead] = (
+                np.broadcast_to(base + self.lo.reshape(rows, 1, q), full).reshape(*lead, q),
+                np.broadcast_to(base + self.hi.reshape(rows, 1, q), full).reshape(*lead, q),
+                np.ascontiguousarray(np.broadcast_to(self.weight.reshape(rows, 1, q), full)).reshape(*lead, q),
+            )
+        return self._flat[lead]
 
 
 _DENSE_MAX = 16
+_CHUNK_NODES = 8 * 5 * 5 * 8  # the default grid's node count, for which ``chunk`` is stated
 
 
 def _shape(axis: int, n: int = 1) -> tuple[int, ...]:
@@ -364,15 +432,19 @@ def solve(
         horizon: Periods to plan for.
         grid: Discretisation; the default has 8 x 5 x 5 x 8 nodes and 11 levels, or, when the
             reference discount is the only state, 81 reference nodes and the 21 decision levels.
-        chunk: Shoppers solved together (bounds the working memory).
+        chunk: Shoppers solved together on the default 8 x 5 x 5 x 8 grid (bounds the working memory);
+            proportionally more on smaller grids.
     """
     grid = grid or PlanningGrid()
     n = state.n_shoppers
     nodes = grid.nodes(params, top=float(state.reference.max()) if n else None)
     sizes = [nodes[a].size for a in _AXES]
     values = np.zeros((horizon + 1, n, *sizes), dtype=np.float32)
-    for lo in range(0, n, chunk):
-        part = slice(lo, min(lo + chunk, n))
+    # Working memory grows with shoppers x nodes: a smaller grid (a resolved reference-only plan) takes more
+    # shoppers per chunk, which saves Python overhead.
+    per_chunk = max(int(chunk), int(chunk) * _CHUNK_NODES // int(np.prod(sizes)))
+    for lo in range(0, n, per_chunk):
+        part = slice(lo, min(lo + per_chunk, n))
         _solve_chunk(params, _Shoppers.of(state.take(part)), horizon, grid, nodes, values[:, part])
     return ShopperPlan(params, grid, nodes, values, state.t.copy())
 
@@ -394,37 +466,55 @@ def _solve_chunk(
     levels = grid.plan_levels(params)
     consumed = np.maximum(s - behaviour.stock_consumption, 0.0)
     consumed_nodes = consumed.reshape(-1)
-    # (n, 1): per-shopper interpolation
-    memory, phi = sh.reference_memory.reshape(-1, 1), sh.forward_buying.reshape(-1, 1)
+    # Next-period states, and so the interpolation brackets, are the same at every step: build them once.
+    memory, phi = sh.reference_memory.reshape(-1, 1), sh.forward_buying.reshape(-1, 1)  # (n, 1): per shopper
+    stock_none = _Interp(3, nodes["stock"], consumed_nodes)
+    recency_none = _Interp(4, nodes["recency"], nodes["recency"] + 1.0)
+    fatigue_after = {
+        offered: _Interp(
+            2, nodes["fatigue"], dynamics.update_fatigue(nodes["fatigue"], np.asarray(offered), behaviour.fatigue_decay)
+        )
+        for offered in (False, True)
+    }
+    stay = {
+        offered: (1.0 - _hazard(params, sh, np.zeros(1), f, offered), 1.0 - _hazard(params, sh, k + 1.0, f, offered))
+        for offered in (False, True)
+    }
+    by_level = [
+        (
+            d,
+            _Interp(1, nodes["reference"], dynamics.update_reference(nodes["reference"], d, memory)),
+            _Interp(3, nodes["stock"], consumed_nodes + phi * d),
+            _expected_margin(sh, d),
+            # Utility without the calendar, which alone changes from step to step.
+            sh.utility(season=0.0, shock=0.0, discount=d, reference=r, fatigue=f, stock=s),
+        )
+        for d in levels
+    ]
+    # With neither stock nor recency on the grid, buying or not leads to the same next state.
+    same_after_buy = nodes["stock"].size == 1 and nodes["recency"].size == 1
     for step in range(horizon - 1, -1, -1):
         following = out[step + 1].astype(np.float64)
         season = _season(params, sh.start + step).reshape(sh.intent.shape)
         # Without a purchase, stock and recency move the same way whatever the discount.
-        no_buy = _interp_axis(following, 3, nodes["stock"], consumed.reshape(-1))
-        no_buy = _interp_axis(no_buy, 4, nodes["recency"], nodes["recency"] + 1.0)
-        after_buy = following[..., :1]
-        by_offer = {}
-        for offered in (False, True):
-            fatigue_next = dynamics.update_fatigue(nodes["fatigue"], np.asarray(offered), behaviour.fatigue_decay)
-            by_offer[offered] = (
-                _interp_axis(no_buy, 2, nodes["fatigue"], fatigue_next),
-                _interp_axis(after_buy, 2, nodes["fatigue"], fatigue_next),
-                1.0 - _hazard(params, sh, np.zeros(1), f, offered),
-                1.0 - _hazard(params, sh, k + 1.0, f, offered),
-            )
-        best = np.full(np.broadcast_shapes(following.shape), -np.inf)
-        for d in levels:
+        no_buy = recency_none(stock_none(following))
+        after_buy = no_buy if same_after_buy else following[..., :1]
+        continuation = {
+            offered: (fatigue_after[offered](no_buy), fatigue_after[offered](after_buy)) for offered in stay
+        }
+        best = np.full(following.shape, -np.inf)
+        for d, reference_next, stock_next, margin, utility in by_level:
             offered = bool(d > 0.0)
-            cont_none, cont_buy, stay_buy, stay_none = by_offer[offered]
-            utility = sh.utility(season=season, shock=0.0, discount=d, reference=r, fatigue=f, stock=s)
-            p = sum(wj * dynamics.sigmoid(utility + ej) for wj, ej in zip(weights, shocks, strict=True))
-            reference_next = dynamics.update_reference(nodes["reference"], d, memory)
-            stock_next = consumed_nodes + phi * d
-            buy = _interp_axis(
-                _interp_axis(cont_buy, 3, nodes["stock"], stock_next), 1, nodes["reference"], reference_next
-            )
-            none = _interp_axis(cont_none, 1, nodes["reference"], reference_next)
-            q = p * _expected_margin(sh, d) - params.offer_cost * offered
+            cont_none, cont_buy = continuation[offered]
+            stay_buy, stay_none = stay[offered]
+            utility = utility + season
+            if shocks.size == 1:
+                p = dynamics.sigmoid(utility + shocks[0])
+            else:
+                p = sum(wj * dynamics.sigmoid(utility + ej) for wj, ej in zip(weights, shocks, strict=True))
+            none = reference_next(cont_none)
+            buy = none if same_after_buy else reference_next(stock_next(cont_buy))
+            q = p * margin - params.offer_cost * offered
             q = q + p * stay_buy * buy + (1.0 - p) * stay_none * none
             np.maximum(best, q, out=best)
         out[step] = best
