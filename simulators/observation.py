@@ -37,6 +37,10 @@ BASE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("week_cos", -1.0, 1.0, "cos(2 pi week / 52)"),
     ("holiday", 0.0, 1.0, "proximity of a holiday (public calendar)"),
 )
+_COLUMN = {f[0]: j for j, f in enumerate(BASE_FEATURES)}
+_CALENDAR = ("week_sin", "week_cos", "holiday")  # the columns of ``_calendar``, in this order
+_CALENDAR_COLUMNS = slice(_COLUMN[_CALENDAR[0]], _COLUMN[_CALENDAR[-1]] + 1)
+assert [_COLUMN[name] for name in _CALENDAR] == list(range(_CALENDAR_COLUMNS.start, _CALENDAR_COLUMNS.stop))
 _LOG_53 = np.log(53.0)
 _LOG_1000 = np.log(1000.0)
 _LOG_11 = np.log(11.0)
@@ -86,20 +90,21 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     week = dynamics.week_of_year(params.seasonality, state.t)
     obs = np.zeros((n, n_base + len(params.catalogue)), dtype=np.float32)
     # Only features without a natural upper bound are clipped (each with scalar bounds: fast).
-    for j, values in (
-        (0, np.log1p(state.recency) / _LOG_53),
-        (1, state.frequency),
-        (2, np.log1p(state.monetary) / _LOG_1000),
-        (3, np.log1p(state.browse) / _LOG_11),
-        (5, np.log1p(state.reviews) / _LOG_11),
-        (9, state.tenure / PERIODS_PER_YEAR),
+    for name, values in (
+        ("recency", np.log1p(state.recency) / _LOG_53),
+        ("frequency", state.frequency),
+        ("monetary", np.log1p(state.monetary) / _LOG_1000),
+        ("browse", np.log1p(state.browse) / _LOG_11),
+        ("reviews", np.log1p(state.reviews) / _LOG_11),
+        ("tenure", state.tenure / PERIODS_PER_YEAR),
     ):
+        j = _COLUMN[name]
         np.minimum(values, high[j], out=obs[:, j], casting="unsafe")
-    obs[:, 4] = state.cart
-    obs[:, 6] = state.last_discount
-    obs[:, 7] = state.avg_discount
-    obs[:, 8] = recent_offers(state) / 4.0
-    obs[:, 10] = state.purchased_last
-    obs[:, 11:14] = _calendar(params.seasonality)[week]
+    obs[:, _COLUMN["cart"]] = state.cart
+    obs[:, _COLUMN["last_discount"]] = state.last_discount
+    obs[:, _COLUMN["avg_discount"]] = state.avg_discount
+    obs[:, _COLUMN["recent_offers"]] = recent_offers(state) / 4.0
+    obs[:, _COLUMN["purchased_last"]] = state.purchased_last
+    obs[:, _CALENDAR_COLUMNS] = _calendar(params.seasonality)[week]
     obs[np.arange(n), n_base + state.traits.category] = 1.0
     return obs
