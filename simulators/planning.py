@@ -42,6 +42,7 @@ from functools import lru_cache
 
 import numpy as np
 from discountsim.simulators import dynamics
+from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.state import ShopperState
 from numpy.typing import NDArray
@@ -112,12 +113,13 @@ class PlanningGrid:
         if not on.reference_effects:
             reference = _ZERO
         elif self.resolves(params):
-            # Every level is a node, and the spacing stays as fine above d_max (reached only from a deep start).
-            steps = (self.decision_levels - 1) * self.reference_refine
-            spacing = params.d_max / steps
-            steps += int(np.ceil((top - params.d_max) / spacing - 1e-9))
-            reference = np.linspace(0.0, params.d_max, (self.decision_levels - 1) * self.reference_refine + 1)
-            reference = np.concatenate([reference, params.d_max + spacing * np.arange(1, steps - reference.size + 2)])
+            # Every level is a node, refined; above d_max (reached only from a deep initial reference,
+            # and smooth there: no kinks) as fine a spacing, with at most ``MAX_NODES_ABOVE`` nodes.
+            fine = (self.decision_levels - 1) * self.reference_refine
+            reference = np.linspace(0.0, params.d_max, fine + 1)
+            above = self.nodes_above(params, top)
+            if above:
+                reference = np.concatenate([reference, np.linspace(params.d_max, top, above + 1)[1:]])
         else:
             reference = np.linspace(0.0, top, self.reference_nodes)
         return {
@@ -126,6 +128,13 @@ class PlanningGrid:
             "stock": np.asarray(self.stock_nodes, dtype=np.float64) if on.stockpiling else _ZERO,
             "recency": np.asarray(self.recency_nodes, dtype=np.float64) if on.churn else _ZERO,
         }
+
+    def nodes_above(self, params: SimulatorParams, top: float) -> int:
+        """Resolved reference nodes above d_max up to ``top``: the fine spacing, capped at ``MAX_NODES_ABOVE``."""
+        if top <= params.d_max:
+            return 0
+        spacing = params.d_max / ((self.decision_levels - 1) * self.reference_refine)
+        return min(int(np.ceil((top - params.d_max) / spacing - 1e-9)), MAX_NODES_ABOVE)
 
     def shock_quadrature(self, params: SimulatorParams) -> tuple[Array, Array]:
         """Gauss-Hermite shocks (logit) and their probability weights for the stationary intent shock.
@@ -140,6 +149,7 @@ class PlanningGrid:
 
 
 SHOCK_TOLERANCE = 1e-6
+MAX_NODES_ABOVE = 160
 MAX_SHOCK_NODES = 64
 
 
@@ -188,19 +198,23 @@ class Coverage:
     gaps: tuple[str, ...] = field(default=())
 
 
-def coverage(params: SimulatorParams, grid: PlanningGrid | None = None) -> Coverage:
+def coverage(params: SimulatorParams, grid: PlanningGrid | None = None, budget: float | None = None) -> Coverage:
     """Which of the scenario's dynamics the programme approximates, and where its grid does.
 
     Args:
         params: The scenario.
         grid: The oracle's discretisation (default: ``PlanningGrid()``, the oracle's default).
+        budget: The promotion budget per period the oracle is evaluated under, if any: never planned for.
     """
     grid = grid or PlanningGrid()
     on = params.dynamics
-    if not (on.reference_effects or on.fatigue or on.stockpiling or on.churn):
-        return Coverage(True)  # today's discount changes nothing later: the myopic optimum is optimal
-    behaviour = params.behaviour
     gaps = []
+    if budget is not None:
+        gaps.append(f"the budget of {budget:g} per period (offers are planned as if unlimited)")
+    if not (on.reference_effects or on.fatigue or on.stockpiling or on.churn):
+        # Today's discount changes nothing later: the myopic optimum is optimal.
+        return Coverage(not gaps, tuple(gaps))
+    behaviour = params.behaviour
     if behaviour.intent_shock_sd > 0.0 and behaviour.intent_shock_persistence > 0.0:
         gaps.append("intent-shock persistence (future shocks planned as independent)")
     if on.churn and behaviour.satisfaction_churn > 0.0:
@@ -210,6 +224,13 @@ def coverage(params: SimulatorParams, grid: PlanningGrid | None = None) -> Cover
     if sd > 0.0 and _shock_error(sd, count) > SHOCK_TOLERANCE:
         error = _shock_error(sd, count)
         gaps.append(f"the average over the intent shock (sd {sd:g}: {count} quadrature nodes, error up to {error:.1e})")
+    top = max(s.initial_reference for s in params.segments.values())
+    spacing = params.d_max / ((grid.decision_levels - 1) * grid.reference_refine)
+    if grid.resolves(params) and (top - params.d_max) / spacing > MAX_NODES_ABOVE:
+        gaps.append(
+            f"the value at reference discounts above d_max = {params.d_max:g} (initial reference up to {top:g}; "
+            f"interpolated on {MAX_NODES_ABOVE} nodes)"
+        )
     if not grid.resolves(params):
         nodes = grid.nodes(params)
         axes = ", ".join(f"{a} ({nodes[a].size} nodes)" for a in _AXES if nodes[a].size > 1)
@@ -435,6 +456,8 @@ def solve(
         chunk: Shoppers solved together on the default 8 x 5 x 5 x 8 grid (bounds the working memory);
             proportionally more on smaller grids.
     """
+    horizon = check_count("horizon", horizon, 1, "periods to plan for")
+    chunk = check_count("chunk", chunk, 1, "shoppers solved together")
     grid = grid or PlanningGrid()
     n = state.n_shoppers
     nodes = grid.nodes(params, top=float(state.reference.max()) if n else None)
@@ -534,6 +557,9 @@ def action_values(
     Returns:
         ``(n, L)`` expected profit (currency): this period's, plus the planned profit to go.
     """
+    levels = np.asarray(levels, dtype=np.float64)
+    if levels.ndim != 1 or not np.all(np.isfinite(levels)) or np.any((levels < 0.0) | (levels > params.d_max + 1e-12)):
+        raise ValueError(f"levels: expected a list of discounts in [0, {params.d_max}], got {levels.tolist()}")
     n = state.n_shoppers
     sh = _Shoppers.of(state, flat=True)
     tr = state.traits

@@ -258,3 +258,33 @@ def test_planner_matches_the_fine_programme_wherever_coverage_says_exact(
     achieved = path_profit(params, state, planner_policy(params, state, horizon))[0]
     scale = max(abs(optimum), 1.0)
     assert optimum - TOLERANCE * scale <= achieved <= optimum + 1e-6 * scale
+
+
+def test_what_the_planner_does_not_resolve_is_named() -> None:
+    # A start far above d_max needs more fine nodes than the cap: said, not hidden.
+    deep = reference_only(gain=1.0, loss=3.0, d_max=0.01, initial_reference=1.0)
+    assert coverage(deep).gaps == (
+        "the value at reference discounts above d_max = 0.01 (initial reference up to 1; interpolated on 160 nodes)",
+    )
+    plan = solve(deep, _shoppers(deep), 2)
+    assert plan.nodes["reference"].size == 81 + 160 and plan.nodes["reference"][-1] == pytest.approx(1.0)
+    # A budget is never planned for, even where the plan is otherwise exact (and in the myopic case).
+    assert not coverage(reference_only(gain=1.0, loss=3.0), budget=50.0).exact
+    assert coverage(load_scenario("myopic"), budget=50.0).gaps == (
+        "the budget of 50 per period (offers are planned as if unlimited)",
+    )
+
+
+def test_bad_planning_arguments_fail_naming_them() -> None:
+    params = reference_only(gain=1.0, loss=3.0)
+    state = _shoppers(params)
+    with pytest.raises(ValueError, match=r"horizon: expected an integer >= 1 \(periods to plan for\), got 0"):
+        solve(params, state, 0)
+    with pytest.raises(ValueError, match=r"levels: expected a list of discounts in \[0, 0.5\], got \[0.0, 0.7\]"):
+        action_values(params, state, np.array([0.0, 0.7]))
+    with pytest.raises(ValueError, match="reference_refine: expected an integer >= 1, got 0"):
+        PlanningGrid(reference_refine=0)
+    with pytest.raises(ValueError, match=r"levels: expected an integer >= 2, got 8.5"):
+        PlanningGrid(levels=8.5)
+    with pytest.raises(ValueError, match="stock_nodes: expected at least two increasing values"):
+        PlanningGrid(stock_nodes=(0.0, float("nan")))
