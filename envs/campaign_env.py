@@ -19,6 +19,7 @@ from discountsim.envs.actions import DiscountActions
 from discountsim.envs.checks import count_arg, render_mode_arg, scale_arg, scenario_arg
 from discountsim.envs.cohorts import CohortMap
 from discountsim.simulators import (
+    MONEY_FIELDS,
     ShopperState,
     SimulatorParams,
     feature_index,
@@ -131,10 +132,7 @@ class CampaignEnv(gym.Env):
         spent = float(outcome.promotion_cost.sum())
         self._budget_left = max(self._budget_left - spent, 0.0)
         self._period += 1
-        info: dict[str, Any] = {
-            key: float(getattr(outcome, key).sum())
-            for key in ("revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs", "profit")
-        }
+        info: dict[str, Any] = {key: float(getattr(outcome, key).sum()) for key in MONEY_FIELDS}
         info.update(
             purchases=int(outcome.purchased.sum()),
             offers_sent=int(outcome.offered.sum()),

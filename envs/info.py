@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from discountsim.simulators import Outcome
+from discountsim.simulators import MONEY_FIELDS, Outcome
 
-INFO_KEYS = ("revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs", "profit", "purchased", "discount")
+INFO_KEYS = (*MONEY_FIELDS, "purchased", "discount")
 
 
 def step_info(outcome: Outcome, row: int) -> dict[str, Any]:

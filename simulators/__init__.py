@@ -23,10 +23,11 @@ from discountsim.simulators.random_streams import episode_keys
 from discountsim.simulators.rollout import RolloutTotals, rollout
 from discountsim.simulators.scenarios import available_scenarios, build_scenario, load_scenario
 from discountsim.simulators.simulator import ShopperSimulator
-from discountsim.simulators.state import Outcome, ShopperState, ShopperTraits
+from discountsim.simulators.state import MONEY_FIELDS, Outcome, ShopperState, ShopperTraits
 from discountsim.simulators.transition import check_discount, reset_where, transition
 
 __all__ = [
+    "MONEY_FIELDS",
     "BehaviourParams",
     "CategoryParams",
     "DynamicsSwitches",

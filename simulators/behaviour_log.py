@@ -18,6 +18,7 @@ import pandas as pd
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.simulator import ShopperSimulator
+from discountsim.simulators.state import MONEY_FIELDS
 from numpy.typing import NDArray
 
 LoggingPolicy = Callable[[NDArray[np.float32]], tuple[NDArray[np.float64], NDArray[np.float64]]]
@@ -26,12 +27,7 @@ LoggingPolicy = Callable[[NDArray[np.float32]], tuple[NDArray[np.float64], NDArr
 OUTCOME_COLUMNS = (
     "purchased",
     "basket_value",
-    "revenue",
-    "discount_cost",
-    "offer_cost",
-    "promotion_cost",
-    "cogs",
-    "profit",
+    *MONEY_FIELDS,
     "churned",
 )
 

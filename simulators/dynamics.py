@@ -77,33 +77,54 @@ def week_of_year(seasonality: SeasonalityParams, t: NDArray[np.int64]) -> NDArra
 
 
 def purchase_utility(
+    *,
     intent: Array,
     season: Array,
-    intent_shock: Array,
+    shock: Array,
     discount: Array,
     reference: Array,
-    fatigue: Array,
-    stock: Array,
     discount_sensitivity: Array,
     gain_weight: Array,
     loss_weight: Array,
+    fatigue: Array,
     fatigue_sensitivity: Array,
+    stock: Array,
     stock_sensitivity: Array,
 ) -> Array:
-    """Purchase utility u (logit scale) of the binary-logit purchase model.
+    """Purchase utility u (logit scale) of the binary-logit purchase model: the one purchase equation.
+
+        u = a + season + eps + b d + g max(d - r, 0) - l max(r - d, 0) - k f - h s
+
+    Keyword-only, so that two weights of the same shape can never be swapped silently;
+    ``transition`` and the planner (``planning``) both call it. Arguments broadcast (the planner
+    passes grids of states).
 
     The asymmetric gain/loss terms around the reference discount follow reference-price models
     (Kalyanaram & Winer, 1995, Marketing Science; Popescu & Wu, 2007, Operations Research) with
     loss aversion l_i > g_i (Hardie, Johnson & Fader, 1993, Marketing Science). Fatigue is
     promotional wear-out; stock is the inventory effect of stockpiling (Hendel & Nevo, 2006,
     Econometrica).
+
+    Args:
+        intent: a_i, baseline utility (logit).
+        season: season(t), the calendar's shift (logit).
+        shock: eps_t, this period's intent shock (logit).
+        discount: d, the discount offered (fraction of list price).
+        reference: r, the discount the shopper expects (fraction).
+        discount_sensitivity: b_i, utility per unit of discount.
+        gain_weight: g_i, utility per unit of discount above the reference.
+        loss_weight: l_i, utility lost per unit of discount below the reference.
+        fatigue: f, offer fatigue.
+        fatigue_sensitivity: k_i, utility lost per unit of fatigue.
+        stock: s, stock on hand (baskets).
+        stock_sensitivity: h_i, utility lost per basket of stock.
     """
     gain = positive_part(discount - reference)
     loss = positive_part(reference - discount)
     return (
         intent
         + season
-        + intent_shock
+        + shock
         + discount_sensitivity * discount
         + gain_weight * gain
         - loss_weight * loss

@@ -12,6 +12,7 @@ normalisation, and lie within the bounds in ``feature_bounds``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from discountsim.simulators import dynamics
@@ -37,6 +38,10 @@ BASE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("week_cos", -1.0, 1.0, "cos(2 pi week / 52)"),
     ("holiday", 0.0, 1.0, "proximity of a holiday (public calendar)"),
 )
+_COLUMN = {f[0]: j for j, f in enumerate(BASE_FEATURES)}
+_CALENDAR = ("week_sin", "week_cos", "holiday")  # the columns of ``_calendar``, in this order
+_CALENDAR_COLUMNS = slice(_COLUMN[_CALENDAR[0]], _COLUMN[_CALENDAR[-1]] + 1)
+assert [_COLUMN[name] for name in _CALENDAR] == list(range(_CALENDAR_COLUMNS.start, _CALENDAR_COLUMNS.stop))
 _LOG_53 = np.log(53.0)
 _LOG_1000 = np.log(1000.0)
 _LOG_11 = np.log(11.0)
@@ -75,30 +80,30 @@ def _calendar(seasonality: SeasonalityParams) -> NDArray[np.float32]:
 
 # Features without a natural upper bound, clipped to their ``feature_bounds`` high.
 _CLIPPED = frozenset({"recency", "frequency", "monetary", "browse", "reviews", "tenure"})
-_CALENDAR = ("week_sin", "week_cos", "holiday")
 
 
-def state_features(state: ShopperState) -> tuple:
-    """The base features read from each shopper's state (``BASE_FEATURES`` up to the calendar), unclipped.
+def state_features(state: ShopperState) -> dict[str, Any]:
+    """The base features read from each shopper's state (``BASE_FEATURES`` up to the calendar), unclipped, by name.
 
     Written for arrays (``observe``) and for one shopper's Python scalars (``observe_one``).
     """
-    return (
-        np.log1p(state.recency) / _LOG_53,
-        state.frequency,
-        np.log1p(state.monetary) / _LOG_1000,
-        np.log1p(state.browse) / _LOG_11,
-        state.cart,
-        np.log1p(state.reviews) / _LOG_11,
-        state.last_discount,
-        state.avg_discount,
-        recent_offers(state) / 4.0,
-        state.tenure / PERIODS_PER_YEAR,
-        state.purchased_last,
-    )
+    return {
+        "recency": np.log1p(state.recency) / _LOG_53,
+        "frequency": state.frequency,
+        "monetary": np.log1p(state.monetary) / _LOG_1000,
+        "browse": np.log1p(state.browse) / _LOG_11,
+        "cart": state.cart,
+        "reviews": np.log1p(state.reviews) / _LOG_11,
+        "last_discount": state.last_discount,
+        "avg_discount": state.avg_discount,
+        "recent_offers": recent_offers(state) / 4.0,
+        "tenure": state.tenure / PERIODS_PER_YEAR,
+        "purchased_last": state.purchased_last,
+    }
 
 
 _N_STATE = len(BASE_FEATURES) - len(_CALENDAR)
+_STATE_NAMES = tuple(f[0] for f in BASE_FEATURES[:_N_STATE])  # columns 0.._N_STATE-1, in observation order
 assert tuple(f[0] for f in BASE_FEATURES[_N_STATE:]) == _CALENDAR
 
 
@@ -123,7 +128,9 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     n = state.n_shoppers
     n_base = len(BASE_FEATURES)
     obs = np.zeros((n, n_base + len(params.catalogue)), dtype=np.float32)
-    for j, (values, cap) in enumerate(zip(state_features(state), state_feature_caps(params), strict=True)):
+    features = state_features(state)
+    for name, cap in zip(_STATE_NAMES, state_feature_caps(params), strict=True):
+        j, values = _COLUMN[name], features[name]
         if cap is None:
             obs[:, j] = values
         else:  # a scalar bound: fast
@@ -143,5 +150,9 @@ def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[
     Returns:
         ``(n_features,)`` float32, equal to the shopper's row of ``observe``.
     """
-    values = [value if cap is None else min(value, cap) for value, cap in zip(state_features(state), caps, strict=True)]
+    features = state_features(state)
+    values = [
+        features[name] if cap is None else min(features[name], cap)
+        for name, cap in zip(_STATE_NAMES, caps, strict=True)
+    ]
     return np.array(values + rest, dtype=np.float32)

@@ -40,7 +40,7 @@ class SegmentParams:
     """One latent shopper segment: its population share and the distributions of its traits.
 
     Attributes:
-        share: Fraction of the population in this segment; shares are normalised to sum to 1.
+        share: Fraction of the population in this segment; the shares must sum to 1 (within 0.01).
         intent: Baseline purchase utility a_i (logit), before season, offers and state.
         discount_sensitivity: b_i, utility per unit of discount depth (per 100 % off).
         gain_weight: g_i, extra utility per unit of discount above the reference discount.
@@ -88,7 +88,8 @@ class CategoryParams:
     """A product category of the catalogue.
 
     Attributes:
-        share: Fraction of shoppers whose preferred category this is (normalised to sum to 1).
+        share: Fraction of shoppers whose preferred category this is; the shares must sum to 1
+            (within 0.01).
         margin: Gross margin m at list price: cost of goods = basket list value * (1 - m).
         basket_scale: Multiplier on a shopper's basket value when this is its category.
     """
@@ -177,6 +178,24 @@ class DynamicsSwitches:
     churn: bool = True
 
 
+SHARE_TOLERANCE = 0.01
+
+
+def check_shares(where: str, shares: dict[str, float]) -> None:
+    """Raise ``ScenarioError`` unless ``shares`` sum to 1 within ``SHARE_TOLERANCE``.
+
+    Shares within the tolerance are normalised exactly when shoppers are drawn; a sum further
+    off is a typo that would silently change the population, so it fails naming every share.
+    """
+    total = math.fsum(shares.values())
+    if not abs(total - 1.0) <= SHARE_TOLERANCE:
+        listed = ", ".join(f"{where}.{name}.share = {share:g}" for name, share in shares.items())
+        raise ScenarioError(
+            f"{where}: shares must sum to 1 (within {SHARE_TOLERANCE:g}), got {total:g}: {listed}; "
+            "fix the typo or scale the shares so that they sum to 1"
+        )
+
+
 @dataclass(frozen=True)
 class SimulatorParams:
     """Everything that defines a scenario.
@@ -210,9 +229,7 @@ class SimulatorParams:
                 raise ScenarioError(f"{where}: at least one entry is required")
             if len(parts) > 127:
                 raise ScenarioError(f"{where}: at most 127 entries are allowed, got {len(parts)}")
-            total = math.fsum(p.share for p in parts.values())
-            if total <= 0.0:
-                raise ScenarioError(f"{where}: shares must sum to a positive number, got {total}")
+            check_shares(where, {name: part.share for name, part in parts.items()})
 
     @property
     def segment_names(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.observation import observe
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import initial_state
-from discountsim.simulators.state import ShopperState
+from discountsim.simulators.state import MONEY_FIELDS, ShopperState
 from discountsim.simulators.transition import transition
 from numpy.typing import NDArray
 
@@ -56,7 +56,7 @@ class RolloutTotals:
     initial_observation: NDArray[np.float32]
 
 
-_SUMMED = ("profit", "revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs")
+_SUMMED = MONEY_FIELDS
 
 
 def rollout(

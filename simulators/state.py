@@ -150,6 +150,10 @@ class ShopperState:
         return self.take(slice(None))
 
 
+MONEY_FIELDS = ("revenue", "discount_cost", "offer_cost", "promotion_cost", "cogs", "profit")
+"""The money fields of an ``Outcome`` (currency), in the order tables and infos show them: the one list."""
+
+
 @dataclass
 class Outcome:
     """What happened to each shopper in one period. Money in currency units at list price basis.

@@ -51,18 +51,18 @@ def purchase_probability(state: ShopperState, season: NDArray, depth: NDArray) -
     """P(buy) of each shopper at discount ``depth`` (0 for churned shoppers); arrays, or scalars for one shopper."""
     traits = state.traits
     utility = dynamics.purchase_utility(
-        traits.intent,
-        season,
-        state.intent_shock,
-        depth,
-        state.reference,
-        state.fatigue,
-        state.stock,
-        traits.discount_sensitivity,
-        traits.gain_weight,
-        traits.loss_weight,
-        traits.fatigue_sensitivity,
-        traits.stock_sensitivity,
+        intent=traits.intent,
+        season=season,
+        shock=state.intent_shock,
+        discount=depth,
+        reference=state.reference,
+        discount_sensitivity=traits.discount_sensitivity,
+        gain_weight=traits.gain_weight,
+        loss_weight=traits.loss_weight,
+        fatigue=state.fatigue,
+        fatigue_sensitivity=traits.fatigue_sensitivity,
+        stock=state.stock,
+        stock_sensitivity=traits.stock_sensitivity,
     )
     return dynamics.sigmoid(utility) * state.active
 

@@ -14,15 +14,30 @@ def a(*values: float) -> np.ndarray:
     return np.array(values, dtype=np.float64)
 
 
+def _utility(a_, season, eps, d, r, f, s, b, g, l_, k, h):
+    return dynamics.purchase_utility(
+        intent=a(a_),
+        season=a(season),
+        shock=a(eps),
+        discount=a(d),
+        reference=a(r),
+        discount_sensitivity=a(b),
+        gain_weight=a(g),
+        loss_weight=a(l_),
+        fatigue=a(f),
+        fatigue_sensitivity=a(k),
+        stock=a(s),
+        stock_sensitivity=a(h),
+    )
+
+
 def test_purchase_utility_hand_computed() -> None:
     # a=-2, season=0.3, eps=0.1, d=0.2, r=0.1 (gain 0.1), b=5, g=2, l=4, k=0.5, f=1.2, h=0.8, s=0.5
-    u = dynamics.purchase_utility(
-        a(-2), a(0.3), a(0.1), a(0.2), a(0.1), a(1.2), a(0.5), a(5), a(2), a(4), a(0.5), a(0.8)
-    )
+    u = _utility(-2, 0.3, 0.1, 0.2, 0.1, 1.2, 0.5, 5, 2, 4, 0.5, 0.8)
     expected = -2 + 0.3 + 0.1 + 5 * 0.2 + 2 * 0.1 - 0 - 0.5 * 1.2 - 0.8 * 0.5
     assert u[0] == pytest.approx(expected)
     # Below the reference: loss term instead of gain. d=0.05, r=0.15 -> loss 0.1
-    u = dynamics.purchase_utility(a(-2), a(0), a(0), a(0.05), a(0.15), a(0), a(0), a(5), a(2), a(4), a(0), a(0))
+    u = _utility(-2, 0, 0, 0.05, 0.15, 0, 0, 5, 2, 4, 0, 0)
     assert u[0] == pytest.approx(-2 + 5 * 0.05 - 4 * 0.1)
 
 

@@ -41,18 +41,18 @@ def _brute_force(params, state, t, reference, fatigue, stock, recency, depth) ->
         offered = depth_d > 0.0
         p = dynamics.sigmoid(
             dynamics.purchase_utility(
-                tr.intent,
-                season,
-                state.intent_shock,
-                depth_d,
-                reference,
-                fatigue,
-                stock,
-                tr.discount_sensitivity,
-                tr.gain_weight,
-                tr.loss_weight,
-                tr.fatigue_sensitivity,
-                tr.stock_sensitivity,
+                intent=tr.intent,
+                season=season,
+                shock=state.intent_shock,
+                discount=depth_d,
+                reference=reference,
+                discount_sensitivity=tr.discount_sensitivity,
+                gain_weight=tr.gain_weight,
+                loss_weight=tr.loss_weight,
+                fatigue=fatigue,
+                fatigue_sensitivity=tr.fatigue_sensitivity,
+                stock=stock,
+                stock_sensitivity=tr.stock_sensitivity,
             )
         )
         value = p * tr.basket_value * (1.0 + tr.forward_buying * d) * (tr.margin - d) - params.offer_cost * offered
@@ -89,18 +89,18 @@ def _plan_policy_value(params, state, plan, depth) -> np.ndarray:
     offered = choice > 0.0
     p = dynamics.sigmoid(
         dynamics.purchase_utility(
-            tr.intent,
-            dynamics.season_by_week(params.seasonality)[dynamics.week_of_year(params.seasonality, state.t)],
-            state.intent_shock,
-            choice,
-            state.reference,
-            state.fatigue,
-            state.stock,
-            tr.discount_sensitivity,
-            tr.gain_weight,
-            tr.loss_weight,
-            tr.fatigue_sensitivity,
-            tr.stock_sensitivity,
+            intent=tr.intent,
+            season=dynamics.season_by_week(params.seasonality)[dynamics.week_of_year(params.seasonality, state.t)],
+            shock=state.intent_shock,
+            discount=choice,
+            reference=state.reference,
+            discount_sensitivity=tr.discount_sensitivity,
+            gain_weight=tr.gain_weight,
+            loss_weight=tr.loss_weight,
+            fatigue=state.fatigue,
+            fatigue_sensitivity=tr.fatigue_sensitivity,
+            stock=state.stock,
+            stock_sensitivity=tr.stock_sensitivity,
         )
     )
     value = p * tr.basket_value * (1.0 + tr.forward_buying * choice) * (tr.margin - choice)
@@ -140,11 +140,14 @@ def covered():
     return params, state, plan, optimum
 
 
-def test_covered_scenario_is_reported_exact_and_default_names_its_gaps() -> None:
-    assert coverage(_covered_scenario()).exact
+def test_coverage_names_every_approximation() -> None:
+    # All dynamics on without the two approximated ones: only the coarse grid is approximate, and said so.
+    gaps = coverage(_covered_scenario()).gaps
+    assert not coverage(_covered_scenario()).exact and len(gaps) == 2
+    assert "grid nodes" in gaps[0] and "fatigue (5 nodes)" in gaps[0] and "11 levels" in gaps[1]
     assert coverage(load_scenario("myopic")).exact
     gaps = coverage(load_scenario("default")).gaps
-    assert not coverage(load_scenario("default")).exact and len(gaps) == 2
+    assert not coverage(load_scenario("default")).exact and len(gaps) == 4
     assert any("persistence" in g for g in gaps) and any("satisfaction" in g for g in gaps)
 
 
