@@ -14,6 +14,7 @@ end by evaluating the policy and writing ``<run>/metrics.json``.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from discountsim.agents.sb3_agents import build_model, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.envs import ShopperVecEnv
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -34,6 +36,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import CheckpointCallback
 
 _STEPS = re.compile(r"_(\d+)_steps\.zip$")
+log = logging.getLogger(__name__)
 
 
 class AtomicCheckpointCallback(CheckpointCallback):
@@ -90,9 +93,14 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
         log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
     write_json(run / "metrics.json", {"policy": cfg.agent.name, "scenario": params.name, **metrics})
-    Console(soft_wrap=True).print(
-        f"{cfg.agent.name} on {params.name}: profit {metrics['profit']:.2f} {params.currency} per shopper, "
-        f"incremental {metrics['incremental_profit']:+.2f}; written to {run}"
+    log.info(
+        "%s on %s: profit %.2f %s per shopper, incremental %+.2f; written to %s",
+        cfg.agent.name,
+        params.name,
+        metrics["profit"],
+        params.currency,
+        metrics["incremental_profit"],
+        run,
     )
     return {k: float(metrics[k]) for k in SHOP_METRICS}
 
@@ -159,6 +167,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path) -> BaseAlgor
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@job_main("train")
 def main(cfg: DictConfig) -> float:
     # The returned value is what a sweeper (Optuna) optimises.
     return train(cfg, HydraConfig.get().runtime.output_dir)[cfg.optimized_metric]
