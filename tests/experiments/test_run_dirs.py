@@ -358,3 +358,18 @@ def test_simulate_runs_launched_together_get_their_own_directories(tmp_path: Pat
         assert read_status(run)["status"] == "complete"
         assert (run / "fixed_discounts.csv").is_file()
         assert "Most profitable uniform discount" in (run / "simulate.log").read_text()
+
+
+def test_sweep_summary_counts_only_jobs_that_completed(tmp_path: Path) -> None:
+    from discountsim.experiments.sweep_summary import read_runs
+
+    for num, status in enumerate(["complete", "failed", "running", None]):  # None: a run from before status.json
+        job = tmp_path / str(num)
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- seed={num}\n")
+        (job / "metrics.json").write_text(json.dumps({"policy": "p", "scenario": "s", "profit": 1.0}))
+        if status:
+            record = {"status": status, "pid": _dead_pid(), "host": run_dir.HOST}
+            (job / STATUS_FILE).write_text(json.dumps(record))
+    # A job killed after writing metrics.json (compare writes its summaries after it) is not a result.
+    assert list(read_runs(tmp_path)["status"]) == ["ok", "failed", "interrupted", "ok"]
