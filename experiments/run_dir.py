@@ -48,7 +48,7 @@ from typing import Any
 from discountsim.agents.storage import write_json
 from discountsim.simulators.errors import DiscountSimInputError
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import CompactHydraException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
@@ -255,10 +255,20 @@ def _console_handlers() -> list[logging.Handler]:
     ]
 
 
+def user_error(err: BaseException) -> BaseException | None:
+    """The user's error behind ``err`` (``err`` itself, or what ``hydra.utils.instantiate`` wrapped), or None."""
+    while err is not None:
+        if isinstance(err, USER_ERRORS):
+            return err
+        if not isinstance(err, InstantiationException):
+            return None
+        err = err.__cause__
+    return None
+
+
 def describe_error(err: BaseException) -> str:
-    if isinstance(err, USER_ERRORS):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
+    cause = user_error(err)
+    return str(cause) if cause is not None else f"{type(err).__name__}: {err}"
 
 
 class JobRun:
@@ -339,7 +349,7 @@ class JobRun:
                 self.log.error("%s failed: exit code %s", self.job, err.code, extra=FILE_ONLY)
             else:
                 self.record |= {"status": "failed", "error": describe_error(err)}
-                bug = not isinstance(err, USER_ERRORS)
+                bug = user_error(err) is None
                 self.log.error(
                     "%s failed: %s", self.job, describe_error(err), exc_info=err if bug else None, extra=FILE_ONLY
                 )
@@ -380,10 +390,11 @@ def job_main(job: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[Dict
             try:
                 with JobRun(hydra_cfg.runtime.output_dir, job, overrides, logging.getLogger(task.__module__)):
                     return task(cfg)
-            except USER_ERRORS as err:
-                if _full_error():
+            except Exception as err:
+                cause = user_error(err)
+                if cause is None or _full_error():
                     raise
-                raise _user_error(job, err, hydra_cfg.mode == RunMode.MULTIRUN) from err
+                raise _user_error(job, cause, hydra_cfg.mode == RunMode.MULTIRUN) from err
 
         return wrapper
 

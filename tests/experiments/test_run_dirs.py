@@ -332,6 +332,11 @@ def test_user_errors_print_the_message_alone_and_bugs_keep_the_traceback(tmp_pat
     log = (tmp_path / "bug/evaluate.log").read_text()
     assert "Traceback" in log and "RuntimeError: bug in the policy" in log
 
+    # A scenario error raised inside hydra.utils.instantiate is still the user's: shown alone.
+    scenario = _run(tmp_path, "simulate", "simulator.d_max=7", "n_shoppers=10", "horizon=2", "hydra.run.dir=scenario")
+    assert scenario.returncode == 1
+    assert scenario.stderr.splitlines() == ["discountsim simulate: error: d_max = 7.0 is out of range; allowed: (0, 1]"]
+
     hydra_error = _run(tmp_path, "evaluate", "no_such_key=1")
     assert hydra_error.returncode == 1 and "Traceback" not in hydra_error.stderr
     assert hydra_error.stderr.startswith("Could not override 'no_such_key'.")
