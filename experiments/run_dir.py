@@ -243,6 +243,15 @@ def clean_temp_files(run_dir: str | Path) -> list[Path]:
     return sorted(removed)
 
 
+class ConsoleFormatter(logging.Formatter):
+    """The job's messages on the console as the job prints them (``written: ...``); warnings and errors
+    marked. The job log file keeps Hydra's format with time and logger (``conf/hydra/default.yaml``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
 def _console_filter(record: logging.LogRecord) -> bool:
     return not getattr(record, "file_only", False)
 
@@ -356,7 +365,7 @@ class JobRun:
             self.record["ended"] = _now()
             write_json(self.run_dir / STATUS_FILE, self.record)
             if self.record["status"] == "complete":
-                self.log.info("%s complete: %s", self.job, self.run_dir / STATUS_FILE)
+                self.log.info("%s complete: %s", self.job, self.run_dir / STATUS_FILE, extra=FILE_ONLY)
         finally:
             logging.captureWarnings(False)
             for handler in self._handlers:
