@@ -244,8 +244,8 @@ def clean_temp_files(run_dir: str | Path) -> list[Path]:
 
 
 class ConsoleFormatter(logging.Formatter):
-    """The job's messages on the console as the job prints them (``written: ...``); warnings and errors
-    marked. The job log file keeps Hydra's format with time and logger (``conf/hydra/default.yaml``)."""
+    """The job's messages on the console as the job prints them (``written: ...``), warnings and errors
+    marked; ``JobRun`` sets it on the console handlers for the job. The job log keeps Hydra's format."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
@@ -256,11 +256,11 @@ def _console_filter(record: logging.LogRecord) -> bool:
     return not getattr(record, "file_only", False)
 
 
-def _console_handlers() -> list[logging.Handler]:
+def _console_handlers() -> list[logging.StreamHandler]:
     return [
         h
         for h in logging.getLogger().handlers
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        if type(h) is logging.StreamHandler and h.stream in (sys.stdout, sys.stderr)
     ]
 
 
@@ -291,7 +291,7 @@ class JobRun:
         self.overrides = list(overrides)
         self.log = logger or log
         self.record: dict[str, Any] = {}
-        self._handlers: list[logging.Handler] = []
+        self._handlers: list[tuple[logging.StreamHandler, logging.Formatter | None]] = []
 
     def __enter__(self) -> JobRun:
         self.lock = acquire_lock(self.run_dir, self.job)
@@ -303,9 +303,10 @@ class JobRun:
         return self
 
     def _start(self) -> None:
-        self._handlers = _console_handlers()
-        for handler in self._handlers:
+        self._handlers = [(h, h.formatter) for h in _console_handlers()]
+        for handler, _ in self._handlers:
             handler.addFilter(_console_filter)
+            handler.setFormatter(ConsoleFormatter())
         logging.captureWarnings(True)
         if self.lock.previous:
             self.log.warning(
@@ -368,8 +369,9 @@ class JobRun:
                 self.log.info("%s complete: %s", self.job, self.run_dir / STATUS_FILE, extra=FILE_ONLY)
         finally:
             logging.captureWarnings(False)
-            for handler in self._handlers:
+            for handler, formatter in self._handlers:
                 handler.removeFilter(_console_filter)
+                handler.setFormatter(formatter)
             release_lock(self.lock)
         return False
 
