@@ -22,12 +22,14 @@ def _umask() -> int:
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Create ``path`` atomically: ``write`` fills a temporary file in the same folder, then ``os.replace``.
 
-    The temporary name keeps the final suffix (some writers, like SB3's ``save``, append one
-    otherwise) and starts with a dot; on any error it is removed and ``path`` is untouched.
+    The temporary file is ``.<name>.tmp-<pid>-<random><suffix>``: hidden, recognisable as a
+    temporary of this writer's process (a run that finds one of another pid in its directory removes
+    it: the writer was killed), and with the final suffix (some writers, like SB3's ``save``, append
+    one otherwise). On any error it is removed and ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp{path.suffix}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-{os.getpid()}-", suffix=path.suffix)
     os.close(fd)
     try:
         write(Path(tmp))

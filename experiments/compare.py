@@ -10,6 +10,7 @@ shoppers, prints the leaderboard and writes ``leaderboard.csv``, ``leaderboard.m
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import hydra
@@ -19,6 +20,7 @@ from discountsim.agents.storage import atomic_write_text, write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.lineup import build_lineup
 from discountsim.experiments.report import write_report
+from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.experiments.simulate import fixed_discount_table
 from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams
@@ -27,6 +29,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
+
+log = logging.getLogger(__name__)
 
 
 def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
@@ -68,21 +72,27 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         else "The oracle is a reference here, not a bound: it approximates " + "; ".join(covered.gaps) + "."
     )
     if notes:
-        console.print(notes)
+        log.info(notes)
     board = summary.sort_values("profit", ascending=False)
-    write_csv(out / "leaderboard.csv", board)
-    atomic_write_text(out / "leaderboard.md", f"# {title}\n\n" + to_markdown(summary))
-    write_json(out / "metrics.json", board.to_dict(orient="records"))
+    markdown = to_markdown(summary)
+    log.info("%s\n%s", title, markdown, extra=FILE_ONLY)  # the console has the table above
+    # Details first, summaries (report, leaderboard) last: a run killed midway has no leaderboard.
     write_csv(out / "segments.csv", lineup.by_segment)
     write_csv(out / "cohorts.csv", lineup.by_cohort)
     if not trained.curves.empty:
         write_csv(out / "learning_curves.csv", trained.curves)
+    write_json(out / "metrics.json", board.to_dict(orient="records"))
     report = write_report(out, params, lineup, uniform, trained.curves, notes)
-    console.print(f"written: {out / 'leaderboard.md'}, {report}")
+    write_csv(out / "leaderboard.csv", board)
+    atomic_write_text(out / "leaderboard.md", f"# {title}\n\n" + markdown)
+    best = board.iloc[0]
+    log.info("best: %s, profit %.2f %s per shopper", best["policy"], best["profit"], params.currency)
+    log.info("written: %s, %s", out / "leaderboard.md", report)
     return board
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
+@job_main("compare")
 def main(cfg: DictConfig) -> float:
     return float(compare(cfg, HydraConfig.get().runtime.output_dir)["profit"].max())
 

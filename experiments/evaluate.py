@@ -10,6 +10,7 @@ by ``agents.evaluate_lineup``, the evaluator's one code path;
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,14 @@ from discountsim.agents import evaluate_lineup
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.policies import resolve_policy
-from discountsim.experiments.tables import print_leaderboard
+from discountsim.experiments.run_dir import FILE_ONLY, job_main
+from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams, load_scenario
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from rich.console import Console
+
+log = logging.getLogger(__name__)
 
 
 def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
@@ -38,9 +41,10 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     out = Path(output_dir)
     budget_per_period = cfg.get("budget_per_period")
     if cfg.oracle and budget_per_period is not None:
-        Console(soft_wrap=True).print(
-            f"The oracle runs under budget_per_period={budget_per_period} like every policy but does not plan "
-            "for it: its shares are against a reference, not a bound."
+        log.info(
+            "The oracle runs under budget_per_period=%s like every policy but does not plan for it: "
+            "its shares are against a reference, not a bound.",
+            budget_per_period,
         )
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
@@ -57,19 +61,25 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))
         tables["cohorts"].append(lineup.by_cohort.assign(scenario=params.name))
-        print_leaderboard(
-            lineup.summary, f"{params.name}: {cfg.n_shoppers:,} shoppers x {cfg.horizon} weeks", params.currency
+        title = f"{params.name}: {cfg.n_shoppers:,} shoppers x {cfg.horizon} weeks"
+        print_leaderboard(lineup.summary, title, params.currency)
+        log.info("%s\n%s", title, to_markdown(lineup.summary), extra=FILE_ONLY)  # the console has the table
+        best = lineup.summary.loc[lineup.summary["profit"].idxmax()]
+        log.info(
+            "%s: best %s, profit %.2f %s per shopper", params.name, best["policy"], best["profit"], params.currency
         )
     metrics = pd.concat(tables["metrics"], ignore_index=True)
-    write_json(out / "metrics.json", metrics.to_dict(orient="records"))
-    write_csv(out / "metrics.csv", metrics)
+    # Breakdowns first, the summary tables last.
     write_csv(out / "segments.csv", pd.concat(tables["segments"], ignore_index=True))
     write_csv(out / "cohorts.csv", pd.concat(tables["cohorts"], ignore_index=True))
-    Console(soft_wrap=True).print(f"written: {out / 'metrics.json'}, {out / 'metrics.csv'}")
+    write_csv(out / "metrics.csv", metrics)
+    write_json(out / "metrics.json", metrics.to_dict(orient="records"))
+    log.info("written: %s, %s", out / "metrics.json", out / "metrics.csv")
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@job_main("evaluate")
 def main(cfg: DictConfig) -> float:
     return float(evaluate_policies(cfg, HydraConfig.get().runtime.output_dir)["profit"].max())
 

@@ -24,6 +24,7 @@ import pandas as pd
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.evaluate import evaluate_policies
+from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
@@ -47,7 +48,7 @@ def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.Dat
     if cfg["update"]:  # cfg.update would be the mapping method
         rows = current.to_dict(orient="records")
         write_json(baseline_path, {"format": BASELINE_FORMAT, "settings": settings, "rows": rows})
-        Console(soft_wrap=True).print(f"baseline rewritten: {baseline_path} ({len(rows)} rows)")
+        log.info("baseline rewritten: %s (%d rows)", baseline_path, len(rows))
         return True, current
     baseline = _load(baseline_path, settings)
     table = current.merge(
@@ -68,6 +69,8 @@ def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.Dat
     write_csv(Path(output_dir) / "regress.csv", table)
     passed = not bool(table["regressed"].any())
     _print(table, tolerance, passed)
+    log.info("regression check %s\n%s", "PASSED" if passed else "FAILED", table.to_string(index=False), extra=FILE_ONLY)
+    log.info("regression check %s; written: %s", "PASSED" if passed else "FAILED", Path(output_dir) / "regress.csv")
     if table["not_evaluated"].any():
         pairs = [f"{r.policy}/{r.scenario}" for r in table[table["not_evaluated"]].itertuples()]
         log.error("baseline rows not evaluated by this run: %s; restore them or re-record with update=true", pairs)
@@ -128,6 +131,7 @@ def _print(table: pd.DataFrame, tolerance: dict[str, float], passed: bool) -> No
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="regress")
+@job_main("regress")
 def main(cfg: DictConfig) -> float:
     passed, table = regress(cfg, HydraConfig.get().runtime.output_dir)
     if not passed:

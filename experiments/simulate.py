@@ -9,6 +9,7 @@ writes ``fixed_discounts.csv`` into the run directory.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 from discountsim.agents.evaluation import summarise
 from discountsim.agents.storage import write_csv
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.simulators import SimulatorParams, check_discount, rollout, spawn_keys
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -25,6 +27,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+log = logging.getLogger(__name__)
 TABLE_COLUMNS = ("profit", "revenue", "promotion_cost", "cogs", "incremental_profit", "roi", "conversion", "retention")
 
 
@@ -71,18 +74,23 @@ def simulate(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     """Run the job for a composed config; returns the best discount and its profit per shopper."""
     params: SimulatorParams = instantiate(cfg.simulator)
     frame = fixed_discount_table(params, list(cfg.discounts), int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed))
-    print_table(
-        frame,
-        f"Scenario '{params.name}': {cfg.n_shoppers:,} shoppers, {cfg.horizon} weeks, per shopper",
-        params.currency,
-    )
+    title = f"Scenario '{params.name}': {cfg.n_shoppers:,} shoppers, {cfg.horizon} weeks, per shopper"
+    print_table(frame, title, params.currency)
+    log.info("%s\n%s", title, frame.to_string(index=False), extra=FILE_ONLY)  # the console has the table
     path = write_csv(Path(output_dir) / "fixed_discounts.csv", frame)
     best = frame.loc[frame["profit"].idxmax()]
-    print(f"Most profitable uniform discount: {best['discount']:.0%}. Table written to {path}")
+    log.info(
+        "Most profitable uniform discount: %.0f%% (profit %.2f %s per shopper); written: %s",
+        100 * best["discount"],
+        best["profit"],
+        params.currency,
+        path,
+    )
     return {"best_discount": float(best["discount"]), "best_profit": float(best["profit"])}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="simulate")
+@job_main("simulate")
 def main(cfg: DictConfig) -> float:
     return simulate(cfg, HydraConfig.get().runtime.output_dir)["best_profit"]
 

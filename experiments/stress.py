@@ -13,6 +13,7 @@ and ``roi_negative`` / ``roi_turns_negative`` flags.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from discountsim.agents import evaluate
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.policies import resolve_policy
+from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.simulators import SimulatorParams, load_scenario
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -32,6 +34,7 @@ from rich.table import Table
 
 METRICS = ("profit", "incremental_profit", "roi", "promotion_cost", "conversion", "retention", "avg_discount")
 REFERENCE = "reference"
+log = logging.getLogger(__name__)
 
 
 def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
@@ -68,9 +71,20 @@ def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     table["roi_turns_negative"] = table["roi_negative"] & bool(base["roi"] >= 0.0 or np.isnan(base["roi"]))
     table.insert(0, "policy", label)
     _print(table, reference.currency)
+    log.info("stress test of %s\n%s", label, table.to_string(index=False), extra=FILE_ONLY)  # console: table
+    flagged = list(table.loc[table["roi_turns_negative"], "case"])
+    log.info(
+        "%s: lowest profit %.2f %s per shopper (%s); ROI turns negative in %s",
+        label,
+        table["profit"].min(),
+        reference.currency,
+        table.loc[table["profit"].idxmin(), "case"],
+        ", ".join(flagged) or "no case",
+    )
     out = Path(output_dir)
     write_csv(out / "stress.csv", table)
     write_json(out / "stress.json", table.to_dict(orient="records"))
+    log.info("written: %s, %s", out / "stress.csv", out / "stress.json")
     return table
 
 
@@ -99,6 +113,7 @@ def _print(table: pd.DataFrame, currency: str) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="stress")
+@job_main("stress")
 def main(cfg: DictConfig) -> float:
     return float(stress(cfg, HydraConfig.get().runtime.output_dir)["profit"].min())
 

@@ -27,6 +27,7 @@ import pandas as pd
 import yaml
 from discountsim.agents.callbacks import SHOP_METRICS
 from discountsim.agents.storage import atomic_write_text, write_csv
+from discountsim.experiments.run_dir import read_status
 from discountsim.experiments.tables import markdown_table
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
@@ -43,8 +44,10 @@ SHOWN = ("profit", "incremental_profit", "roi", "retention")  # metrics printed;
 def read_runs(sweep_dir: str | Path, metrics_file: str = "metrics.json") -> pd.DataFrame:
     """Every job of a sweep as rows: ``run`` (job directory), one column per overridden key, the metrics.
 
-    Jobs are the directories under ``sweep_dir`` holding ``.hydra/overrides.yaml``. A job without
-    ``metrics_file`` (still running, or failed) gives one row with ``status = "no metrics"``.
+    Jobs are the directories under ``sweep_dir`` holding ``.hydra/overrides.yaml``. A job whose
+    ``status.json`` says it did not complete gives one row with that status (``running``,
+    ``failed``, ``interrupted``), even if it wrote ``metrics_file`` before it stopped; a job without
+    ``metrics_file`` gives one row with ``status = "no metrics"``.
 
     Raises:
         ValueError: A ``metrics_file`` is not JSON, or not an object or list of objects.
@@ -59,6 +62,10 @@ def read_runs(sweep_dir: str | Path, metrics_file: str = "metrics.json") -> pd.D
         # The value as typed (``0.0003``, not a re-rendered float); ``~key`` deletions have none.
         settings = {o.key_or_group: line.partition("=")[2] for o, line in zip(parsed, lines, strict=True)}
         base = {"run": str(job.relative_to(sweep_dir)), **settings}
+        state = read_status(job)
+        if state is not None and state.get("status") != "complete":
+            rows.append({**base, "status": str(state.get("status"))})
+            continue
         path = job / metrics_file
         if not path.is_file():
             rows.append({**base, "status": "no metrics"})

@@ -32,6 +32,7 @@ from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.config_schema import to_dict
 from hydra.core.hydra_config import HydraConfig
@@ -228,6 +229,15 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
         log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
     _write_metrics(cfg, params, run, metrics, policy.num_timesteps if sb3 else None)
+    logger.info(
+        "%s on %s: profit %.2f %s per shopper, incremental %+.2f; written to %s",
+        cfg.agent.name,
+        params.name,
+        metrics["profit"],
+        params.currency,
+        metrics["incremental_profit"],
+        run,
+    )
     return {k: float(metrics[k]) for k in SHOP_METRICS}
 
 
@@ -329,6 +339,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@job_main("train")
 def main(cfg: DictConfig) -> float:
     # The returned value is what a sweeper (Optuna) optimises.
     return train(cfg, HydraConfig.get().runtime.output_dir)[cfg.optimized_metric]

@@ -15,10 +15,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from discountsim.simulators.errors import DiscountSimInputError
+
 T = TypeVar("T")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DiscountSimInputError):
     """A scenario or parameter value is malformed; the message names the field and allowed values."""
 
 
