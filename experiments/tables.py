@@ -10,7 +10,7 @@ COLUMNS = (
     "policy",
     "profit",
     "incremental vs no discount",
-    "share of oracle",
+    "share of oracle's gain",
     "ROI",
     "avg discount",
     "offered",
@@ -19,7 +19,9 @@ COLUMNS = (
 
 NOTE = (
     "Sorted by profit, best first. a ± b: mean and the half-width of its 95 % interval over shoppers; "
-    "incremental profit, share of oracle and ROI are paired per shopper (same shoppers, same draws). "
+    "incremental profit, share of oracle's gain and ROI are paired per shopper (same shoppers, same draws). "
+    "share of oracle's gain: incremental profit as a share of the oracle's incremental profit (what a "
+    "policy captures of what knowing every shopper could win over no discount). "
     "avg discount: per shopper-week, % of list price; offered: shoppers offered at least once; "
     "retention: shoppers still active at the end."
 )
@@ -56,7 +58,7 @@ def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
                 "policy": r["policy"],
                 "profit": with_ci(r, "profit", sign=False),
                 "incremental vs no discount": with_ci(r, "incremental_profit"),
-                "share of oracle": with_ci(r, "oracle_share", percent=True),
+                "share of oracle's gain": with_ci(r, "oracle_incremental_share", percent=True),
                 "ROI": with_ci(r, "roi"),
                 "avg discount": f"{r['avg_discount']:.1%}",
                 "offered": f"{r['offered_share']:.1%}",
