@@ -198,19 +198,21 @@ class Coverage:
     gaps: tuple[str, ...] = field(default=())
 
 
-def coverage(params: SimulatorParams, grid: PlanningGrid | None = None, budget: float | None = None) -> Coverage:
+def coverage(
+    params: SimulatorParams, grid: PlanningGrid | None = None, budget_per_period: float | None = None
+) -> Coverage:
     """Which of the scenario's dynamics the programme approximates, and where its grid does.
 
     Args:
         params: The scenario.
         grid: The oracle's discretisation (default: ``PlanningGrid()``, the oracle's default).
-        budget: The promotion budget per period the oracle is evaluated under, if any: never planned for.
+        budget_per_period: The promotion budget per period the oracle is evaluated under, if any: never planned for.
     """
     grid = grid or PlanningGrid()
     on = params.dynamics
     gaps = []
-    if budget is not None:
-        gaps.append(f"the budget of {budget:g} per period (offers are planned as if unlimited)")
+    if budget_per_period is not None:
+        gaps.append(f"the budget of {budget_per_period:g} per period (offers are planned as if unlimited)")
     if not (on.reference_effects or on.fatigue or on.stockpiling or on.churn):
         # Today's discount changes nothing later: the myopic optimum is optimal.
         return Coverage(not gaps, tuple(gaps))

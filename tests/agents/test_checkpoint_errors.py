@@ -112,7 +112,9 @@ def test_foreign_zip_is_checked_for_width_only_and_warns(tmp_path, caplog) -> No
     with caplog.at_level(logging.WARNING, logger="discountsim.agents.fingerprint"):
         evaluate(model, "default", n_shoppers=10, horizon=2)
     assert any("has no scenario fingerprint" in r.getMessage() for r in caplog.records)
-    wider = scenario_with(catalogue={"toys": {"share": 0.1, "margin": 0.3, "basket_scale": 1.0}})
+    wider = scenario_with(
+        catalogue={"beauty": {"share": 0.05}, "toys": {"share": 0.05, "margin": 0.3, "basket_scale": 1.0}}
+    )
     with pytest.raises(
         PolicyScenarioMismatch, match=r"reads observations of shape \(19,\); scenario .* has 20 features"
     ):
@@ -152,7 +154,8 @@ def test_edited_supervised_checkpoints(supervised_json, tmp_path) -> None:
         load_policy(swapped)
 
     def drop_category(d) -> None:  # the scenario in its config loses a category: 18 features, weights for 19
-        d["config"]["scenario"]["catalogue"].pop("beauty")
+        catalogue = d["config"]["scenario"]["catalogue"]
+        catalogue["grocery"]["share"] += catalogue.pop("beauty")["share"]  # shares still sum to 1
 
     dropped = _edit_json(supervised_json, tmp_path / "dropped.json", drop_category)
     with pytest.raises(PolicyLoadError, match=r"dropped\.json: its learned state does not fit .*18 features"):

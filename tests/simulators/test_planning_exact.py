@@ -269,8 +269,8 @@ def test_what_the_planner_does_not_resolve_is_named() -> None:
     plan = solve(deep, _shoppers(deep), 2)
     assert plan.nodes["reference"].size == 81 + 160 and plan.nodes["reference"][-1] == pytest.approx(1.0)
     # A budget is never planned for, even where the plan is otherwise exact (and in the myopic case).
-    assert not coverage(reference_only(gain=1.0, loss=3.0), budget=50.0).exact
-    assert coverage(load_scenario("myopic"), budget=50.0).gaps == (
+    assert not coverage(reference_only(gain=1.0, loss=3.0), budget_per_period=50.0).exact
+    assert coverage(load_scenario("myopic"), budget_per_period=50.0).gaps == (
         "the budget of 50 per period (offers are planned as if unlimited)",
     )
 
