@@ -15,10 +15,12 @@ import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from discountsim.simulators.errors import DiscountSimInputError
+
 T = TypeVar("T")
 
 
-class ScenarioError(ValueError):
+class ScenarioError(DiscountSimInputError):
     """A scenario or parameter value is malformed; the message names the field and allowed values."""
 
 
@@ -67,7 +69,7 @@ def check_range(path: str, value: float, allowed: Range) -> None:
 
 
 def check_count(name: str, value: Any, minimum: int = 1, why: str = "") -> int:
-    """``value`` as an int; raises ``ValueError`` naming ``name`` unless it is a whole number >= ``minimum``.
+    """``value`` as an int; raises ``DiscountSimInputError`` naming ``name`` unless it is a whole number >= ``minimum``.
 
     Used for sizes and lengths (shoppers, rows, periods) everywhere they are accepted.
     """
@@ -80,7 +82,7 @@ def check_count(name: str, value: Any, minimum: int = 1, why: str = "") -> int:
     )
     if not ok:
         reason = f" ({why})" if why else ""
-        raise ValueError(f"{name}: expected an integer >= {minimum}{reason}, got {value!r}")
+        raise DiscountSimInputError(f"{name}: expected an integer >= {minimum}{reason}, got {value!r}")
     return int(value)
 
 
