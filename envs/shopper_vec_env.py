@@ -28,6 +28,7 @@ from discountsim.simulators import (
     reset_where,
     transition,
 )
+from discountsim.simulators.memory import check_memory
 from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
@@ -59,6 +60,7 @@ class ShopperVecEnv(VecEnv):
         render_mode: str | None = None,
     ) -> None:
         n_envs = check_count("n_envs", n_envs)
+        check_memory("n_envs", n_envs)
         if render_mode is not None:
             raise ValueError(f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}")
         self.render_mode = render_mode

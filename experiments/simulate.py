@@ -18,6 +18,7 @@ import pandas as pd
 from discountsim.agents.evaluation import summarise
 from discountsim.agents.storage import write_csv
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.simulators import SimulatorParams, check_discount, rollout, spawn_keys
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -69,6 +70,7 @@ def print_table(frame: pd.DataFrame, title: str, currency: str) -> None:
 
 def simulate(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     """Run the job for a composed config; returns the best discount and its profit per shopper."""
+    cfg = check_job_config("simulate", cfg)
     params: SimulatorParams = instantiate(cfg.simulator)
     frame = fixed_discount_table(params, list(cfg.discounts), int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed))
     print_table(

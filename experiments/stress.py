@@ -19,6 +19,7 @@ import pandas as pd
 from discountsim.agents import evaluate
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.policies import resolve_policy
 from discountsim.simulators import SimulatorParams, load_scenario
 from hydra.core.hydra_config import HydraConfig
@@ -33,6 +34,7 @@ REFERENCE = "reference"
 
 def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Run the stress test a composed ``stress`` config describes; returns one row per case."""
+    cfg = check_job_config("stress", cfg)
     reference: SimulatorParams = instantiate(cfg.simulator)
     spec: Any = OmegaConf.to_container(cfg.policy, resolve=True) if OmegaConf.is_config(cfg.policy) else cfg.policy
     cases: dict[str, dict[str, Any]] = OmegaConf.to_container(cfg.cases, resolve=True)  # type: ignore[assignment]

@@ -25,6 +25,7 @@ from discountsim.agents.sb3_agents import build_model, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.envs import ShopperVecEnv
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.simulators import SimulatorParams
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
@@ -71,8 +72,7 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     """Train (or fit) ``cfg.agent`` on ``cfg.simulator``; returns the final evaluation metrics."""
-    if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
-        raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
+    cfg = check_job_config("train", cfg)
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
     sb3 = "algorithm" in cfg.agent

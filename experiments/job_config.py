@@ -1,0 +1,543 @@
+"""Typed, validated configs of the entry points: a schema per job, checked when the job starts.
+
+Every job (``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress``) calls
+``check_job_config(<job>, cfg)`` first. It resolves the composed config, checks every key against
+the job's schema below and raises ``JobConfigError`` (a ``DiscountSimInputError``) naming the key,
+the value and what is allowed, before anything runs; then it estimates the job's memory and fails
+if it cannot fit (``simulators.memory``). It returns a copy of the config with values normalised
+(``200.0`` -> ``200``; a single policy, scenario, agent or discount given where a list is expected
+becomes a one-item list, so ``policies=rule_based`` means ``policies=[rule_based]``).
+
+Why a schema checked at entry rather than Hydra structured configs: the messages are ours (key,
+value, allowed values, not OmegaConf's internals), the same check serves tests and the Python API
+that call the plain job functions with a composed config, and the YAML files, ``--cfg job``,
+overrides and multirun/Optuna sweeps are untouched (a bad trial fails alone, with the message).
+
+Groups validated by their own layer are passed through: ``simulator`` by the scenario schema
+(``simulators.config_schema``), ``agent.algorithm`` by SB3's constructor, ``agent.policy`` and the
+keyword arguments of a policy entry by the policy's constructor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from discountsim.agents import ALGORITHMS, POLICIES
+from discountsim.agents.callbacks import SHOP_METRICS
+from discountsim.envs.actions import ACTION_TYPES
+from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.memory import check_memory
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
+
+SEED_MAX = 2**32 - 1  # SB3 seeds NumPy's legacy generator, which takes 32-bit seeds
+
+
+class JobConfigError(DiscountSimInputError):
+    """A job's config value is invalid; the message names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What some bounds depend on: the selected scenario's deepest discount."""
+
+    d_max: float = 1.0
+
+
+def _fail(path: str, value: Any, allowed: str) -> JobConfigError:
+    return JobConfigError(f"{path or 'config'}: expected {allowed}, got {value!r}")
+
+
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+class Spec:
+    """A rule for one value: ``check`` returns it normalised or raises ``JobConfigError``."""
+
+    allowed = "a value"
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        raise NotImplementedError
+
+    def covers(self, parts: list[str]) -> bool:
+        """Whether the nested key ``parts`` (below this value) is checked by this spec."""
+        return not parts
+
+
+@dataclass(frozen=True)
+class Int(Spec):
+    lo: int = 0
+    hi: int | None = None
+
+    @property
+    def allowed(self) -> str:  # type: ignore[override]
+        return f"an integer >= {self.lo}" if self.hi is None else f"an integer in [{self.lo}, {self.hi}]"
+
+    def check(self, path: str, value: Any, ctx: Context) -> int:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value != int(value):
+            raise _fail(path, value, self.allowed + (" (not a fraction)" if ok else ""))
+        if value < self.lo or (self.hi is not None and value > self.hi):
+            raise _fail(path, value, self.allowed)
+        return int(value)
+
+
+@dataclass(frozen=True)
+class Num(Spec):
+    """A finite number in ``[lo, hi]``; ``hi="d_max"`` is the selected scenario's deepest discount."""
+
+    lo: float = -math.inf
+    hi: float | str = math.inf
+    lo_open: bool = False
+
+    def bounds(self, ctx: Context) -> tuple[float, float]:
+        return self.lo, ctx.d_max if self.hi == "d_max" else float(self.hi)
+
+    def describe(self, ctx: Context) -> str:
+        lo, hi = self.bounds(ctx)
+        if hi == math.inf:
+            return f"a finite number {'>' if self.lo_open else '>='} {lo:g}"
+        return f"a number in {'(' if self.lo_open else '['}{lo:g}, {hi:g}]" + (
+            " (the scenario's d_max)" if self.hi == "d_max" else ""
+        )
+
+    def check(self, path: str, value: Any, ctx: Context) -> float:
+        lo, hi = self.bounds(ctx)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok or value < lo or value > hi or (self.lo_open and value == lo):
+            raise _fail(path, value, self.describe(ctx))
+        return float(value)
+
+
+@dataclass(frozen=True)
+class Bool(Spec):
+    allowed = "true or false"
+
+    def check(self, path: str, value: Any, ctx: Context) -> bool:
+        if not isinstance(value, bool):
+            raise _fail(path, value, self.allowed)
+        return value
+
+
+@dataclass(frozen=True)
+class Str(Spec):
+    choices: tuple[str, ...] = ()
+    what: str = "a non-empty string"
+
+    @property
+    def allowed(self) -> str:  # type: ignore[override]
+        return f"one of {list(self.choices)}" if self.choices else self.what
+
+    def check(self, path: str, value: Any, ctx: Context) -> str:
+        if not isinstance(value, str) or not value or (self.choices and value not in self.choices):
+            raise _fail(path, value, self.allowed)
+        return value
+
+
+@dataclass(frozen=True)
+class Optional(Spec):
+    inner: Spec
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        return None if value is None else self.inner.check(path, value, ctx)
+
+    def covers(self, parts: list[str]) -> bool:
+        return self.inner.covers(parts)
+
+
+@dataclass(frozen=True)
+class ListOf(Spec):
+    """A list of ``item``; a single item (not a list) is taken as a one-item list."""
+
+    item: Spec
+    min_len: int = 1
+
+    def check(self, path: str, value: Any, ctx: Context) -> list[Any]:
+        if not isinstance(value, list | tuple):
+            if isinstance(value, Mapping) and not isinstance(self.item, PolicySpec):
+                raise _fail(path, value, f"a list of {_allowed(self.item, ctx)}")
+            value = [value]
+        if len(value) < self.min_len:
+            raise _fail(path, value, f"a list of at least {self.min_len} x {_allowed(self.item, ctx)}")
+        return [self.item.check(f"{path}[{i}]", v, ctx) for i, v in enumerate(value)]
+
+    def covers(self, parts: list[str]) -> bool:
+        return not parts or (parts[0].isdigit() and self.item.covers(parts[1:]))
+
+
+@dataclass(frozen=True)
+class MapOf(Spec):
+    """A mapping of names (``keys`` if given) to ``value``."""
+
+    value: Spec
+    keys: tuple[str, ...] = ()
+    min_len: int = 0
+
+    def check(self, path: str, value: Any, ctx: Context) -> dict[str, Any]:
+        what = f"a mapping of {'names' if not self.keys else list(self.keys)} to {_allowed(self.value, ctx)}"
+        if not isinstance(value, Mapping) or len(value) < self.min_len:
+            raise _fail(path, value, what + (f" with at least {self.min_len} entry" if self.min_len else ""))
+        unknown = sorted(str(k) for k in value if self.keys and k not in self.keys)
+        if unknown:
+            raise JobConfigError(f"{path}: unknown key(s) {unknown}; allowed: {list(self.keys)}")
+        return {str(k): self.value.check(_join(path, k), v, ctx) for k, v in value.items()}
+
+    def covers(self, parts: list[str]) -> bool:
+        return not parts or self.value.covers(parts[1:])
+
+
+@dataclass(frozen=True)
+class Record(Spec):
+    """A mapping with the given keys; ``required`` ones must be present; others are rejected."""
+
+    fields: dict[str, Spec]
+    required: tuple[str, ...] = ()
+    ignored: tuple[str, ...] = ()  # keys that are not the job's (``hydra`` when composed with it)
+
+    def check(self, path: str, value: Any, ctx: Context) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise _fail(path, value, f"a mapping with keys {list(self.fields)}")
+        unknown = sorted(str(k) for k in value if k not in self.fields and k not in self.ignored)
+        if unknown:
+            raise JobConfigError(f"{path or 'config'}: unknown key(s) {unknown}; allowed: {list(self.fields)}")
+        missing = [k for k in self.required if k not in value]
+        if missing:
+            raise JobConfigError(f"{path or 'config'}: missing key(s) {missing}")
+        out = dict(value)
+        for key, spec in self.fields.items():
+            if key in value:
+                out[key] = spec.check(_join(path, key), value[key], ctx)
+        return out
+
+    def covers(self, parts: list[str]) -> bool:
+        if not parts:
+            return True
+        spec = self.fields.get(parts[0])
+        return spec is not None and spec.covers(parts[1:])
+
+
+@dataclass(frozen=True)
+class Passthrough(Spec):
+    """A value checked by another layer (named in ``by``) when it is used; here only its kind."""
+
+    by: str
+    kind: type | tuple[type, ...] = (dict,)
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        if not isinstance(value, self.kind):
+            raise _fail(path, value, f"a mapping ({self.by})")
+        return value
+
+    def covers(self, parts: list[str]) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class PolicySpec(Spec):
+    """One policy entry (see ``experiments.policies``): a built-in name, a checkpoint path, a
+    ``'package.module:Class'``, or a mapping with exactly one of ``name``/``path``/``target``,
+    an optional ``label`` and keyword arguments for the policy."""
+
+    allowed = (
+        f"a built-in policy name {sorted(POLICIES)}, a checkpoint path (.zip/.json), 'package.module:Class', "
+        "or a mapping with one of the keys name, path, target (and optional label and arguments)"
+    )
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        if isinstance(value, str):
+            if not value:
+                raise _fail(path, value, self.allowed)
+            looks_named = not (value.endswith((".zip", ".json")) or "/" in value or ":" in value)
+            if looks_named and value not in POLICIES:
+                raise _fail(path, value, self.allowed)
+            return value
+        if not isinstance(value, Mapping):
+            raise _fail(path, value, self.allowed)
+        kinds = [k for k in ("name", "path", "target") if k in value]
+        if len(kinds) != 1:
+            raise _fail(path, value, self.allowed)
+        kind = kinds[0]
+        choices = tuple(sorted(POLICIES)) if kind == "name" else ()
+        Str(choices=choices).check(_join(path, kind), value[kind], ctx)
+        if "label" in value:
+            Str().check(_join(path, "label"), value["label"], ctx)
+        return dict(value)
+
+    def covers(self, parts: list[str]) -> bool:
+        return True  # keyword arguments are checked by the policy's constructor
+
+
+def _allowed(spec: Spec, ctx: Context) -> str:
+    return spec.describe(ctx) if isinstance(spec, Num) else spec.allowed
+
+
+COUNT = Int(1)
+SEED = Int(0, SEED_MAX)
+DISCOUNT = Num(0.0, "d_max")
+SIMULATOR = Passthrough("a scenario, checked by the scenario schema")
+# fit_supervised's arguments besides scenario and seed (which the job sets): the behaviour log,
+# the closed loop, SupervisedPolicy's model and SupervisedPolicy.fit's training settings.
+SUPERVISED = Record(
+    {
+        "n_shoppers": COUNT,
+        "horizon": COUNT,
+        "retrain_every": Optional(COUNT),
+        "epsilon": Num(0.0, 1.0),
+        "grid": ListOf(DISCOUNT),
+        "hidden": ListOf(COUNT),
+        "epochs": COUNT,
+        "batch_size": COUNT,
+        "learning_rate": Num(0.0, lo_open=True),
+        "val_fraction": Num(0.0, 1.0),
+        "patience": COUNT,
+    }
+)
+
+AGENT_ENV: dict[str, Spec] = {
+    "n_envs": COUNT,
+    "action_type": Str(choices=ACTION_TYPES),
+    "n_levels": Int(2),
+    "reward_scale": Num(0.0, lo_open=True),
+}
+AGENT = Record(
+    {
+        "name": Str(),
+        "algorithm": Passthrough("SB3 algorithm arguments, checked by SB3"),
+        "policy": Passthrough("a policy's constructor arguments, checked by the policy"),
+        "env": Record(AGENT_ENV),
+        "total_timesteps": COUNT,
+        "action_noise_sd": Num(0.0, lo_open=True),
+    },
+    required=("name",),
+)
+_EVALUATION = Record({"every": COUNT, "n_shoppers": Int(2), "horizon": COUNT, "seed": SEED}, required=("n_shoppers",))
+
+# Each job's keys; ``hydra`` is Hydra's own node (present only when composed with return_hydra_config).
+_IGNORED = ("hydra",)
+_N = Int(2)  # evaluations report intervals, which need two shoppers
+JOB_SCHEMAS: dict[str, Record] = {
+    "simulate": Record(
+        {"simulator": SIMULATOR, "n_shoppers": COUNT, "horizon": COUNT, "seed": SEED, "discounts": ListOf(DISCOUNT)},
+        required=("simulator", "n_shoppers", "horizon", "seed", "discounts"),
+        ignored=_IGNORED,
+    ),
+    "train": Record(
+        {
+            "simulator": SIMULATOR,
+            "agent": AGENT,
+            "env": Record({"horizon": COUNT, "overrides": Record(AGENT_ENV)}),
+            "seed": SEED,
+            "total_timesteps": Int(0),
+            "checkpoint_every": COUNT,
+            "optimized_metric": Str(choices=SHOP_METRICS),
+            "resume": Bool(),
+            "progress_bar": Bool(),
+            "evaluation": _EVALUATION,
+        },
+        required=("simulator", "agent", "env", "seed", "total_timesteps", "checkpoint_every", "evaluation"),
+        ignored=_IGNORED,
+    ),
+    "evaluate": Record(
+        {
+            "simulator": Optional(SIMULATOR),
+            "policies": ListOf(PolicySpec()),
+            "scenarios": Optional(ListOf(Str(what="a scenario name or YAML path"))),
+            "n_shoppers": _N,
+            "horizon": COUNT,
+            "seed": SEED,
+            "oracle": Bool(),
+        },
+        required=("policies", "n_shoppers", "horizon", "seed"),
+        ignored=_IGNORED,
+    ),
+    "compare": Record(
+        {
+            "simulator": SIMULATOR,
+            "agents": Optional(ListOf(Str(choices=tuple(ALGORITHMS)), min_len=0)),
+            "timesteps": Optional(COUNT),
+            "budgets": MapOf(COUNT, keys=tuple(ALGORITHMS)),
+            "uniform_depth": DISCOUNT,
+            "uniform_curve": ListOf(DISCOUNT),
+            "supervised": Optional(SUPERVISED),
+            "closed_loop": Optional(SUPERVISED),
+            "oracle": Bool(),
+            "n_shoppers": _N,
+            "horizon": COUNT,
+            "seed": SEED,
+            "train_seed": SEED,
+        },
+        required=("simulator", "n_shoppers", "horizon", "seed"),
+        ignored=_IGNORED,
+    ),
+    "stress": Record(
+        {
+            "simulator": SIMULATOR,
+            "policy": PolicySpec(),
+            "cases": MapOf(
+                Record(
+                    {"scenario": Str(what="a scenario name or YAML path"), "budget_share": Optional(Num(0.0))},
+                    required=("scenario",),
+                ),
+                min_len=1,
+            ),
+            "n_shoppers": _N,
+            "horizon": COUNT,
+            "seed": SEED,
+        },
+        required=("simulator", "policy", "cases", "n_shoppers", "horizon", "seed"),
+        ignored=_IGNORED,
+    ),
+    "regress": Record(
+        {
+            "policies": ListOf(PolicySpec()),
+            "scenarios": ListOf(Str(what="a scenario name or YAML path")),
+            "n_shoppers": _N,
+            "horizon": COUNT,
+            "seed": SEED,
+            "baseline_file": Optional(Str(what="a path to a baseline JSON file")),
+            "tolerance": Record({"profit": Num(0.0), "roi": Num(0.0)}, required=("profit", "roi")),
+            "update": Bool(),
+        },
+        required=("policies", "scenarios", "n_shoppers", "horizon", "seed", "tolerance"),
+        ignored=_IGNORED,
+    ),
+}
+
+
+def check_job_config(job: str, cfg: DictConfig) -> DictConfig:
+    """Validate the composed config of ``job`` and its memory estimate; returns a normalised copy.
+
+    Raises:
+        JobConfigError: A key with a wrong value (the message names the key, the value and what is allowed).
+        MemoryEstimateError: The job would not fit in the available memory (with the largest size that does).
+    """
+    schema = JOB_SCHEMAS[job]
+    try:
+        plain = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        raise JobConfigError(f"{key or 'config'}: {str(err).splitlines()[0]}") from err
+    normalised = schema.check("", plain, Context(_d_max(plain.get("simulator"))))
+    _check_job_memory(job, normalised)
+    out = copy.deepcopy(cfg)
+    with read_write(out), open_dict(out):
+        _write_back(out, plain, normalised)
+    return out
+
+
+def _d_max(simulator: Any) -> float:
+    value = simulator.get("d_max") if isinstance(simulator, Mapping) else None
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and 0.0 < value <= 1.0
+    return float(value) if ok else 1.0  # an invalid d_max is the scenario schema's to report
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def _write_back(node: DictConfig, raw: Mapping[str, Any], normalised: Mapping[str, Any]) -> None:
+    """Replace the values that normalisation changed, leaving the others (and their interpolations) alone."""
+    for key, value in normalised.items():
+        if _same(raw.get(key), value):
+            continue
+        child = node.get(key)
+        if isinstance(child, DictConfig) and isinstance(value, Mapping) and isinstance(raw.get(key), Mapping):
+            _write_back(child, raw[key], value)
+        else:
+            node[key] = value
+
+
+def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
+    """Estimate each population the job will hold at once (see ``simulators.memory``) and fail if one cannot fit."""
+    n, horizon = cfg.get("n_shoppers"), cfg.get("horizon", 1)
+    if job == "simulate":
+        check_memory("n_shoppers", n, results=2)
+    elif job in ("evaluate", "regress"):
+        oracle = bool(cfg.get("oracle")) or any(_is_oracle(p) for p in cfg["policies"])
+        check_memory("n_shoppers", n, results=len(cfg["policies"]) + 2, oracle_horizon=horizon if oracle else 0)
+    elif job == "compare":
+        policies = 4 + len(cfg.get("agents") or []) + 2 * bool(cfg.get("oracle")) + 2
+        check_memory("n_shoppers", n, results=policies, oracle_horizon=horizon if cfg.get("oracle") else 0)
+        for key in ("supervised", "closed_loop"):
+            fit = cfg.get(key) or {}
+            if "n_shoppers" in fit:
+                check_memory(f"{key}.n_shoppers", fit["n_shoppers"], log_periods=fit.get("horizon", 26))
+    elif job == "stress":
+        check_memory("n_shoppers", n, results=3, oracle_horizon=horizon if _is_oracle(cfg["policy"]) else 0)
+    elif job == "train":
+        evaluation = cfg["evaluation"]
+        oracle = _is_oracle(cfg["agent"].get("name"))
+        check_memory(
+            "evaluation.n_shoppers",
+            evaluation["n_shoppers"],
+            results=3,
+            oracle_horizon=evaluation.get("horizon", 52) if oracle else 0,
+        )
+        envs = {**(cfg["agent"].get("env") or {}), **(cfg["env"].get("overrides") or {})}
+        if "n_envs" in envs:
+            check_memory("agent.env.n_envs", envs["n_envs"])
+        policy = cfg["agent"].get("policy") or {}
+        if isinstance(policy.get("n_shoppers"), int):
+            check_memory("agent.policy.n_shoppers", policy["n_shoppers"], log_periods=policy.get("horizon") or 26)
+    if job == "regress":
+        for i, spec in enumerate(cfg["policies"]):
+            if isinstance(spec, Mapping) and isinstance(spec.get("n_shoppers"), int):
+                periods = spec.get("horizon") if isinstance(spec.get("horizon"), int) else 26
+                check_memory(f"policies[{i}].n_shoppers", spec["n_shoppers"], log_periods=periods)
+
+
+def _is_oracle(spec: Any) -> bool:
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    return name == "oracle"
+
+
+# --- command-line flags (``discountsim benchmark``): the same rules as argparse types ---------------
+
+
+def cli_int(lo: int = 1, hi: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer flag in ``[lo, hi]``; argparse prints the flag with the message."""
+    spec = Int(lo, hi)
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= (hi if hi is not None else value):
+            raise argparse.ArgumentTypeError(f"expected {spec.allowed}, got {text!r}")
+        return value
+
+    return parse
+
+
+def cli_positive_number(text: str) -> float:
+    """An argparse ``type`` for a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0.0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def cli_scenario(text: str) -> str:
+    """An argparse ``type`` for a built-in scenario name or a scenario YAML file."""
+    from discountsim.simulators import available_scenarios
+
+    if text not in available_scenarios() and not Path(text).is_file():
+        raise argparse.ArgumentTypeError(
+            f"unknown scenario {text!r}; allowed: {available_scenarios()} or a scenario YAML file"
+        )
+    return text
