@@ -256,7 +256,7 @@ class PolicySpec(Spec):
                 raise _fail(path, value, self.allowed)
             looks_named = not (value.endswith((".zip", ".json")) or "/" in value or ":" in value)
             if looks_named and value not in POLICIES:
-                raise _fail(path, value, self.allowed)
+                raise _unknown_policy(path, value)
             return value
         if not isinstance(value, Mapping):
             raise _fail(path, value, self.allowed)
@@ -264,14 +264,22 @@ class PolicySpec(Spec):
         if len(kinds) != 1:
             raise _fail(path, value, self.allowed)
         kind = kinds[0]
-        choices = tuple(sorted(POLICIES)) if kind == "name" else ()
-        Str(choices=choices).check(_join(path, kind), value[kind], ctx)
+        Str().check(_join(path, kind), value[kind], ctx)
+        if kind == "name" and value["name"] not in POLICIES:
+            raise _unknown_policy(_join(path, "name"), value["name"])
         if "label" in value:
             Str().check(_join(path, "label"), value["label"], ctx)
         return dict(value)
 
     def covers(self, parts: list[str]) -> bool:
         return True  # keyword arguments are checked by the policy's constructor
+
+
+def _unknown_policy(path: str, name: str) -> JobConfigError:
+    return JobConfigError(
+        f"{path}: unknown policy {name!r}; allowed: {sorted(POLICIES)}, a checkpoint path (.zip/.json) "
+        "or 'package.module:Class'"
+    )
 
 
 def _allowed(spec: Spec, ctx: Context) -> str:
@@ -425,6 +433,11 @@ def check_job_config(job: str, cfg: DictConfig) -> DictConfig:
         key = getattr(err, "full_key", None)
         raise JobConfigError(f"{key or 'config'}: {str(err).splitlines()[0]}") from err
     normalised = schema.check("", plain, Context(_d_max(plain.get("simulator"))))
+    if job == "train" and "algorithm" in normalised["agent"] and normalised["total_timesteps"] < 1:
+        raise JobConfigError(
+            f"total_timesteps: expected an integer >= 1 to train SB3 agent {normalised['agent']['name']!r}, "
+            f"got {normalised['total_timesteps']!r}"
+        )
     _check_job_memory(job, normalised)
     out = copy.deepcopy(cfg)
     with read_write(out), open_dict(out):
