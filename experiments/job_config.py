@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -267,12 +268,33 @@ class PolicySpec(Spec):
         Str().check(_join(path, kind), value[kind], ctx)
         if kind == "name" and value["name"] not in POLICIES:
             raise _unknown_policy(_join(path, "name"), value["name"])
+        if kind == "name":
+            accepted = _policy_arguments(POLICIES[value["name"]])
+            unknown = sorted(str(k) for k in value if k not in ("name", "label", *accepted))
+            if unknown:
+                raise JobConfigError(
+                    f"{path}: unknown argument(s) {unknown} for policy {value['name']!r}; allowed: {accepted}"
+                )
+            for key, spec in _POLICY_ARGUMENTS.items():
+                if key in value:
+                    spec.check(_join(path, key), value[key], ctx)
         if "label" in value:
             Str().check(_join(path, "label"), value["label"], ctx)
         return dict(value)
 
     def covers(self, parts: list[str]) -> bool:
         return True  # keyword arguments are checked by the policy's constructor
+
+
+def _policy_arguments(cls: type) -> list[str]:
+    """Keyword arguments a built-in policy's constructor accepts (its own and its base classes')."""
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and klass is not object:
+            for name, p in inspect.signature(klass.__init__).parameters.items():
+                if name != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and name not in names:
+                    names.append(name)
+    return names
 
 
 def _unknown_policy(path: str, name: str) -> JobConfigError:
@@ -290,6 +312,8 @@ COUNT = Int(1)
 SEED = Int(0, SEED_MAX)
 DISCOUNT = Num(0.0, "d_max")
 SIMULATOR = Passthrough("a scenario, checked by the scenario schema")
+# Typed arguments of built-in policies given in a config (the others are checked by the policy).
+_POLICY_ARGUMENTS: dict[str, Spec] = {"depth": DISCOUNT, "seed": SEED}
 # fit_supervised's arguments besides scenario and seed (which the job sets): the behaviour log,
 # the closed loop, SupervisedPolicy's model and SupervisedPolicy.fit's training settings.
 SUPERVISED = Record(
