@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import inspect
 import math
 from collections.abc import Callable, Mapping
@@ -241,6 +242,17 @@ class Passthrough(Spec):
 
 
 @dataclass(frozen=True)
+class Arguments(Passthrough):
+    """Constructor arguments checked by the constructor, with the common ones (``fields``) typed here first."""
+
+    fields: dict[str, Spec] = dataclasses.field(default_factory=dict)
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        super().check(path, value, ctx)
+        return {k: self.fields[k].check(_join(path, k), v, ctx) if k in self.fields else v for k, v in value.items()}
+
+
+@dataclass(frozen=True)
 class PolicySpec(Spec):
     """One policy entry (see ``experiments.policies``): a built-in name, a checkpoint path, a
     ``'package.module:Class'``, or a mapping with exactly one of ``name``/``path``/``target``,
@@ -342,7 +354,10 @@ AGENT = Record(
     {
         "name": Str(),
         "algorithm": Passthrough("SB3 algorithm arguments, checked by SB3"),
-        "policy": Passthrough("a policy's constructor arguments, checked by the policy"),
+        "policy": Arguments(
+            "a policy's constructor arguments, checked by the policy",
+            fields={**SUPERVISED.fields, **_POLICY_ARGUMENTS, "d_max": Num(0.0, 1.0, lo_open=True)},
+        ),
         "env": Record(AGENT_ENV),
         "total_timesteps": COUNT,
         "action_noise_sd": Num(0.0, lo_open=True),
