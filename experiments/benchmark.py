@@ -20,7 +20,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 from discountsim import envs
-from discountsim.experiments.job_config import cli_int, cli_positive_number
+from discountsim.experiments.config_rules import cli_int, cli_positive_number
 from discountsim.simulators import initial_state, load_scenario, observe, spawn_keys, transition
 from rich.console import Console
 from rich.table import Table

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 from discountsim.agents import ALGORITHMS, agent_config, evaluate_lineup
 from discountsim.agents.storage import write_csv
-from discountsim.experiments.job_config import SEED_MAX, cli_int, cli_positive_number, cli_scenario
+from discountsim.experiments.config_rules import SEED_MAX, cli_int, cli_positive_number, cli_scenario
 from discountsim.experiments.lineup import build_lineup
 from discountsim.experiments.tables import print_leaderboard
 from discountsim.simulators import load_scenario
