@@ -28,6 +28,7 @@ from discountsim.simulators import (
     transition,
 )
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.memory import check_memory
 from gymnasium import spaces
 from numpy.typing import NDArray
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvObs, VecEnvStepReturn
@@ -59,6 +60,7 @@ class ShopperVecEnv(VecEnv):
         render_mode: str | None = None,
     ) -> None:
         n_envs = count_arg("n_envs", n_envs)
+        check_memory("n_envs", n_envs)
         if render_mode is not None:
             raise DiscountSimInputError(
                 f"render_mode: ShopperVecEnv renders nothing; allowed: None, got {render_mode!r}"

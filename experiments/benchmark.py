@@ -22,6 +22,7 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 from discountsim import envs
+from discountsim.experiments.config_rules import cli_int, cli_positive_number
 from discountsim.simulators import initial_state, load_scenario, observe, spawn_keys, transition
 from rich.console import Console
 from rich.table import Table
@@ -125,9 +126,9 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
 
         return policy_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n-sim", type=int, default=100_000, help="shoppers in the bare-simulator run")
-    parser.add_argument("--n-vec", type=int, default=1024, help="shoppers (rows) in the VecEnv run")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timing window per measurement")
+    parser.add_argument("--n-sim", type=cli_int(1), default=100_000, help="shoppers in the bare-simulator run")
+    parser.add_argument("--n-vec", type=cli_int(1), default=1024, help="shoppers (rows) in the VecEnv run")
+    parser.add_argument("--seconds", type=cli_positive_number, default=3.0, help="timing window per measurement")
     args = parser.parse_args(argv)
     console = Console()
     rows: list[tuple[str, float, float]] = []  # what, rate, 1-minute load average just after

@@ -18,6 +18,7 @@ import pandas as pd
 from discountsim.agents import evaluate_lineup
 from discountsim.agents.storage import atomic_write_text, write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.lineup import build_lineup
 from discountsim.experiments.report import write_report
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Run the comparison a composed ``compare`` config describes; returns the leaderboard (evaluator columns)."""
+    cfg = check_job_config("compare", cfg)
     params: SimulatorParams = instantiate(cfg.simulator)
     out = Path(output_dir)
     console = Console(width=160)

@@ -19,6 +19,7 @@ import pandas as pd
 from discountsim.agents import evaluate_lineup
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.policies import resolve_policy
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.experiments.tables import print_leaderboard, to_markdown
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Run the evaluation a composed ``evaluate`` config describes; returns the metrics table."""
+    cfg = check_job_config("evaluate", cfg)
     scenarios: list[SimulatorParams] = (
         [instantiate(cfg.simulator)] if cfg.scenarios is None else [load_scenario(s) for s in cfg.scenarios]
     )

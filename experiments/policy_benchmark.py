@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 from discountsim.agents import ALGORITHMS, agent_config, evaluate_lineup
 from discountsim.agents.storage import write_csv
+from discountsim.experiments.config_rules import SEED_MAX, cli_int, cli_positive_number, cli_scenario
 from discountsim.experiments.lineup import build_lineup
 from discountsim.experiments.tables import print_leaderboard
 from discountsim.simulators import load_scenario
@@ -83,12 +84,14 @@ def _shares(row: pd.DataFrame, policy: str) -> str:
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scenarios", nargs="+", default=["default", "reference_heavy", "myopic"])
+    parser.add_argument("--scenarios", nargs="+", type=cli_scenario, default=["default", "reference_heavy", "myopic"])
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
-    parser.add_argument("--timesteps-scale", type=float, default=1.0, help="multiplies each YAML's total_timesteps")
-    parser.add_argument("--n-eval", type=int, default=3000, help="shoppers in the evaluation")
-    parser.add_argument("--horizon", type=int, default=52)
-    parser.add_argument("--seed", type=int, default=5, help="seed of the evaluation shoppers")
+    parser.add_argument(
+        "--timesteps-scale", type=cli_positive_number, default=1.0, help="multiplies each YAML's total_timesteps"
+    )
+    parser.add_argument("--n-eval", type=cli_int(2), default=3000, help="shoppers in the evaluation")
+    parser.add_argument("--horizon", type=cli_int(1), default=52)
+    parser.add_argument("--seed", type=cli_int(0, SEED_MAX), default=5, help="seed of the evaluation shoppers")
     parser.add_argument("--no-closed-loop", dest="closed_loop", action="store_false")
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)

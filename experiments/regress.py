@@ -24,6 +24,7 @@ import pandas as pd
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.evaluate import evaluate_policies
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
@@ -38,11 +39,13 @@ log = logging.getLogger(__name__)
 
 def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.DataFrame]:
     """Evaluate and compare with the baseline (or rewrite it with ``update``); returns (passed, table)."""
+    cfg = check_job_config("regress", cfg)
     tolerance = {k: float(cfg.tolerance[k]) for k in CHECKED}
     if any(t < 0.0 or not np.isfinite(t) for t in tolerance.values()):
         raise ValueError(f"tolerance: expected finite values >= 0 for {list(CHECKED)}, got {tolerance}")
     baseline_path = _baseline_path(cfg.baseline_file, bool(cfg["update"]))
-    evaluation = DictConfig({**cfg, "oracle": False, "simulator": None})
+    evaluated = ("policies", "scenarios", "n_shoppers", "horizon", "seed")
+    evaluation = DictConfig({**{k: cfg[k] for k in evaluated}, "oracle": False, "simulator": None})
     current = evaluate_policies(evaluation, output_dir)[["policy", "scenario", *CHECKED]]
     settings = {"n_shoppers": int(cfg.n_shoppers), "horizon": int(cfg.horizon), "seed": int(cfg.seed)}
     if cfg["update"]:  # cfg.update would be the mapping method

@@ -19,6 +19,7 @@ import pandas as pd
 from discountsim.agents.evaluation import summarise
 from discountsim.agents.storage import write_csv
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.simulators import SimulatorParams, check_discount, rollout, spawn_keys
 from hydra.core.hydra_config import HydraConfig
@@ -72,6 +73,7 @@ def print_table(frame: pd.DataFrame, title: str, currency: str) -> None:
 
 def simulate(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     """Run the job for a composed config; returns the best discount and its profit per shopper."""
+    cfg = check_job_config("simulate", cfg)
     params: SimulatorParams = instantiate(cfg.simulator)
     frame = fixed_discount_table(params, list(cfg.discounts), int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed))
     title = f"Scenario '{params.name}': {cfg.n_shoppers:,} shoppers, {cfg.horizon} weeks, per shopper"

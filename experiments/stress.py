@@ -23,6 +23,7 @@ import pandas as pd
 from discountsim.agents import evaluate
 from discountsim.agents.storage import write_csv, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.policies import resolve_policy
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.simulators import SimulatorParams, load_scenario
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 def stress(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Run the stress test a composed ``stress`` config describes; returns one row per case."""
+    cfg = check_job_config("stress", cfg)
     reference: SimulatorParams = instantiate(cfg.simulator)
     spec: Any = OmegaConf.to_container(cfg.policy, resolve=True) if OmegaConf.is_config(cfg.policy) else cfg.policy
     cases: dict[str, dict[str, Any]] = OmegaConf.to_container(cfg.cases, resolve=True)  # type: ignore[assignment]

@@ -32,6 +32,7 @@ from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.config_schema import to_dict
@@ -183,6 +184,7 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     ``policy.json``) or checkpoints fails unless ``resume=true``; resuming a finished run reports it
     and changes nothing; resuming with other settings than ``run.json`` records fails naming them.
     """
+    cfg = check_job_config("train", cfg)
     if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
         raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
     run = Path(output_dir)

@@ -69,7 +69,7 @@ def check_range(path: str, value: float, allowed: Range) -> None:
 
 
 def check_count(name: str, value: Any, minimum: int = 1, why: str = "") -> int:
-    """``value`` as an int; raises ``ValueError`` naming ``name`` unless it is a whole number >= ``minimum``.
+    """``value`` as an int; raises ``DiscountSimInputError`` naming ``name`` unless it is a whole number >= ``minimum``.
 
     Used for sizes and lengths (shoppers, rows, periods) everywhere they are accepted.
     """
@@ -82,7 +82,7 @@ def check_count(name: str, value: Any, minimum: int = 1, why: str = "") -> int:
     )
     if not ok:
         reason = f" ({why})" if why else ""
-        raise ValueError(f"{name}: expected an integer >= {minimum}{reason}, got {value!r}")
+        raise DiscountSimInputError(f"{name}: expected an integer >= {minimum}{reason}, got {value!r}")
     return int(value)
 
 

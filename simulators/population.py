@@ -12,6 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 from discountsim.simulators import dynamics
+from discountsim.simulators.memory import check_memory
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.random_streams import Slot, box_muller, period_uniforms, trait_uniforms
 from discountsim.simulators.state import ShopperState, ShopperTraits, as_float
@@ -261,4 +262,5 @@ def spawn_keys(rng: np.random.Generator, n: int) -> NDArray[np.uint64]:
     """``n`` fresh shopper keys from the simulator's seeded generator."""
     if n < 0 or not math.isfinite(n):
         raise ValueError(f"n_shoppers must be >= 0, got {n}")
+    check_memory("n_shoppers", n)  # fail before allocating a population that cannot fit
     return rng.integers(0, np.iinfo(np.uint64).max, size=n, dtype=np.uint64, endpoint=True)

@@ -128,6 +128,6 @@ def test_stress_rejects_a_bad_budget_share_before_running(tmp_path, share) -> No
             f"+cases.c={{scenario:default,budget_share:{share}}}",
         ]
     )
-    with pytest.raises(ValueError, match=r"cases.c.budget_share: expected a finite share >= 0 or null, got"):
+    with pytest.raises(ValueError, match=r"cases.c.budget_share: expected a finite number >= 0, got"):
         stress(cfg, tmp_path)
     assert not (tmp_path / "stress.csv").exists()

@@ -187,7 +187,7 @@ def test_stress_reports_changes_against_the_reference_and_flags_negative_roi(tmp
     assert (table["roi_negative"] == (table["roi"] < 0)).all()
     assert pd.read_csv(tmp_path / "stress.csv").shape[0] == 8
     bad = _cfg("stress", ["policy=no_discount", "+cases.broken={scenerio:default}", "n_shoppers=10", "horizon=2"])
-    with pytest.raises(ValueError, match=r"cases.broken: expected keys scenario and optional budget_share"):
+    with pytest.raises(ValueError, match=r"cases.broken: unknown key\(s\) \['scenerio'\]; allowed: \['scenario'"):
         stress(bad, tmp_path)
 
 

@@ -187,7 +187,7 @@ def test_a_fitted_policy_is_not_overwritten_and_resume_reports_it(tmp_path, capl
 
 
 def test_checkpoint_every_must_be_positive(tmp_path) -> None:
-    with pytest.raises(ValueError, match="checkpoint_every: expected a positive number of timesteps, got 0"):
+    with pytest.raises(ValueError, match="checkpoint_every: expected an integer >= 1, got 0"):
         train(_cfg([*TINY, "checkpoint_every=0"]), tmp_path)
     assert not list(tmp_path.iterdir())  # failed before writing anything
 
