@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
@@ -38,8 +39,12 @@ def _python_examples() -> list[str]:
 def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(bin directory of a fresh venv holding the wheel, an empty working directory)."""
     base = tmp_path_factory.mktemp("wheel")
+    # pip builds in the source tree (build/); build from a copy so the checkout stays as it is and no
+    # stale build/ of an earlier run can leak old modules into the wheel.
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "dist", "runs", ".venv", "*.egg-info"))
     dist = base / "dist"
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(ROOT)], cwd=base)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(source)], cwd=base)
     (wheel,) = dist.glob("discountsim-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "discountsim/conf/simulator/default.yaml" in names and "discountsim/regress/baseline.json" in names

@@ -1,1 +1,0 @@
-"""DiscountSim's Hydra configs, shipped as package data (found through ``importlib.resources``)."""

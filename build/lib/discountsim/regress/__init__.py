@@ -1,1 +1,0 @@
-"""The committed ROI-regression baseline (``baseline.json``), shipped as package data."""
