@@ -231,15 +231,6 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         hparams |= _flat({k: v for k, v in settings.items() if k != "scenario"})  # the scenario is the run's name
         log_shop_metrics(run / "tensorboard" / f"{cfg.agent.name}_1", metrics, hparams)
     _write_metrics(cfg, params, run, metrics, policy.num_timesteps if sb3 else None)
-    logger.info(
-        "%s on %s: profit %.2f %s per shopper, incremental %+.2f; written to %s",
-        cfg.agent.name,
-        params.name,
-        metrics["profit"],
-        params.currency,
-        metrics["incremental_profit"],
-        run,
-    )
     return {k: float(metrics[k]) for k in SHOP_METRICS}
 
 
