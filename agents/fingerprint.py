@@ -24,6 +24,7 @@ import numpy as np
 from discountsim.envs import DiscountActions, ShopperVecEnv
 from discountsim.simulators import SimulatorParams, feature_names
 from discountsim.simulators.config_schema import to_dict
+from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,11 @@ log = logging.getLogger(__name__)
 LAYOUT_FIELDS = ("features", "categories", "d_max")
 
 
-class PolicyLoadError(ValueError):
+class PolicyLoadError(DiscountSimInputError):
     """A checkpoint cannot be loaded; the message names the file and what is wrong with it."""
 
 
-class PolicyScenarioMismatch(ValueError):
+class PolicyScenarioMismatch(DiscountSimInputError):
     """A policy's inputs or outputs mean something else on this scenario; the message names each difference."""
 
 

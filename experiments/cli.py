@@ -23,8 +23,12 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    if not args or args[0] in ("-h", "--help"):
-        print(f"usage: discountsim <command> [args...]\ncommands: {', '.join(COMMANDS)}")
+    usage = f"usage: discountsim <command> [args...]\ncommands: {', '.join(COMMANDS)}"
+    if not args:  # a usage error: rc 2, as argparse
+        print(usage, file=sys.stderr)
+        raise SystemExit(2)
+    if args[0] in ("-h", "--help"):
+        print(usage)
         return
     command, rest = args[0], args[1:]
     if command not in COMMANDS:

@@ -24,6 +24,7 @@ from discountsim.experiments.policies import resolve_policy
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams, load_scenario
+from discountsim.simulators.errors import DiscountSimInputError
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -37,6 +38,10 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     scenarios: list[SimulatorParams] = (
         [instantiate(cfg.simulator)] if cfg.scenarios is None else [load_scenario(s) for s in cfg.scenarios]
     )
+    names = [p.name for p in scenarios]
+    if len(set(names)) < len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        raise DiscountSimInputError(f"scenarios: {repeated} listed more than once; allowed: each scenario once")
     specs: list[Any] = OmegaConf.to_container(cfg.policies, resolve=True)  # type: ignore[assignment]
     if not specs:
         raise ValueError("policies: expected at least one policy to evaluate")
@@ -50,7 +55,15 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
         )
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
-        policies = dict(resolve_policy(spec, params) for spec in specs)
+        resolved = [resolve_policy(spec, params) for spec in specs]
+        policies = dict(resolved)
+        if len(policies) < len(resolved):
+            labels = [label for label, _ in resolved]
+            repeated = sorted({label for label in labels if labels.count(label) > 1})
+            raise DiscountSimInputError(
+                f"policies: the labels {repeated} appear more than once; give each entry its own label "
+                "(e.g. {name: uniform, depth: 0.2, label: uniform_20})"
+            )
         lineup = evaluate_lineup(
             policies,
             params,

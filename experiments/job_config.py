@@ -118,6 +118,9 @@ def _unknown_policy(path: str, name: str) -> JobConfigError:
 
 
 COUNT = Int(1)
+# Periods are weeks: 20 years is far beyond any promotion plan, and a typo like horizon=10000000 would
+# otherwise run for hours with nothing to show.
+HORIZON = Int(1, 1040)
 SEED = Int(0, SEED_MAX)
 DISCOUNT = Num(0.0, "d_max")
 SIMULATOR = Passthrough("a scenario, checked by the scenario schema")
@@ -128,7 +131,7 @@ _POLICY_ARGUMENTS: dict[str, Spec] = {"depth": DISCOUNT, "seed": SEED}
 SUPERVISED = Record(
     {
         "n_shoppers": COUNT,
-        "horizon": COUNT,
+        "horizon": HORIZON,
         "retrain_every": Optional(COUNT),
         "epsilon": Num(0.0, 1.0),
         "grid": ListOf(DISCOUNT),
@@ -161,14 +164,14 @@ AGENT = Record(
     },
     required=("name",),
 )
-_EVALUATION = Record({"every": COUNT, "n_shoppers": Int(2), "horizon": COUNT, "seed": SEED}, required=("n_shoppers",))
+_EVALUATION = Record({"every": COUNT, "n_shoppers": Int(2), "horizon": HORIZON, "seed": SEED}, required=("n_shoppers",))
 
 # Each job's keys; ``hydra`` is Hydra's own node (present only when composed with return_hydra_config).
 _IGNORED = ("hydra",)
 _N = Int(2)  # evaluations report intervals, which need two shoppers
 JOB_SCHEMAS: dict[str, Record] = {
     "simulate": Record(
-        {"simulator": SIMULATOR, "n_shoppers": COUNT, "horizon": COUNT, "seed": SEED, "discounts": ListOf(DISCOUNT)},
+        {"simulator": SIMULATOR, "n_shoppers": COUNT, "horizon": HORIZON, "seed": SEED, "discounts": ListOf(DISCOUNT)},
         required=("simulator", "n_shoppers", "horizon", "seed", "discounts"),
         ignored=_IGNORED,
     ),
@@ -176,7 +179,7 @@ JOB_SCHEMAS: dict[str, Record] = {
         {
             "simulator": SIMULATOR,
             "agent": AGENT,
-            "env": Record({"horizon": COUNT, "overrides": Record(AGENT_ENV)}),
+            "env": Record({"horizon": HORIZON, "overrides": Record(AGENT_ENV)}),
             "seed": SEED,
             "total_timesteps": Int(0),
             "checkpoint_every": COUNT,
@@ -194,7 +197,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
             "scenarios": Optional(ListOf(Str(what="a scenario name or YAML path"))),
             "n_shoppers": _N,
-            "horizon": COUNT,
+            "horizon": HORIZON,
             "seed": SEED,
             "oracle": Bool(),
             "budget_per_period": Optional(Num(0.0)),
@@ -214,7 +217,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "closed_loop": Optional(SUPERVISED),
             "oracle": Bool(),
             "n_shoppers": _N,
-            "horizon": COUNT,
+            "horizon": HORIZON,
             "seed": SEED,
             "train_seed": SEED,
         },
@@ -233,7 +236,7 @@ JOB_SCHEMAS: dict[str, Record] = {
                 min_len=1,
             ),
             "n_shoppers": _N,
-            "horizon": COUNT,
+            "horizon": HORIZON,
             "seed": SEED,
         },
         required=("simulator", "policy", "cases", "n_shoppers", "horizon", "seed"),
@@ -244,7 +247,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
             "scenarios": ListOf(Str(what="a scenario name or YAML path")),
             "n_shoppers": _N,
-            "horizon": COUNT,
+            "horizon": HORIZON,
             "seed": SEED,
             "baseline_file": Optional(Str(what="a path to a baseline JSON file")),
             "tolerance": Record({"profit": Num(0.0), "roi": Num(0.0)}, required=("profit", "roi")),

@@ -20,18 +20,33 @@ from typing import Any
 from discountsim.agents import POLICIES, DiscountPolicy, load_policy
 from discountsim.agents.base import check_policy
 from discountsim.simulators import SimulatorParams
+from discountsim.simulators.errors import DiscountSimInputError
 
 
 def _build(cls: Any, params: SimulatorParams, kwargs: dict[str, Any]) -> Any:
     """A hand-written policy (``DiscountPolicy``) is built for ``params``; any other class gets the kwargs alone."""
     if "scenario" in kwargs:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"policy entry: scenario={kwargs['scenario']!r} is not allowed; a policy is built for the scenario it is "
             "evaluated on (to run one built on another scenario, save it and give its path)"
         )
     if isinstance(cls, type) and issubclass(cls, DiscountPolicy):
         return cls.for_scenario(params, **kwargs)
-    return cls(**kwargs)
+    what = getattr(cls, "__qualname__", repr(cls))
+    if not callable(cls):
+        raise DiscountSimInputError(f"policy target {what}: not a class or factory; expected one returning a policy")
+    try:
+        policy = cls(**kwargs)
+    except TypeError as err:  # wrong arguments for it, or not a policy constructor at all
+        raise DiscountSimInputError(
+            f"policy target {what}: cannot be called with {kwargs} ({err}); expected a policy class or factory"
+        ) from err
+    if not callable(getattr(policy, "predict", None)):
+        raise DiscountSimInputError(
+            f"policy target {what}: returned {type(policy).__name__}, which has no predict(); "
+            "expected a policy (SB3's predict(observation) -> (actions, state), or a DiscountPolicy subclass)"
+        )
+    return policy
 
 
 def import_class(target: str) -> type:
@@ -40,7 +55,7 @@ def import_class(target: str) -> type:
     try:
         return getattr(importlib.import_module(module_name), name)
     except (ImportError, AttributeError, ValueError) as err:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"policy target {target!r}: cannot import it ({err}); expected 'package.module:ClassName'"
         ) from err
 
@@ -66,11 +81,11 @@ def resolve_policy(spec: str | Mapping[str, Any], params: SimulatorParams) -> tu
     if "name" in spec:
         name = spec.pop("name")
         if name not in POLICIES:
-            raise ValueError(
+            raise DiscountSimInputError(
                 f"unknown policy {name!r}; allowed: {sorted(POLICIES)}, a checkpoint path, or 'package.module:Class'"
             )
         return label or name, _build(POLICIES[name], params, spec)
-    raise ValueError(f"policy entry {spec!r}: expected one of the keys name, path or target")
+    raise DiscountSimInputError(f"policy entry {spec!r}: expected one of the keys name, path or target")
 
 
 def _looks_like_path(text: str) -> bool:

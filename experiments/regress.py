@@ -26,6 +26,7 @@ from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.evaluate import evaluate_policies
 from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import FILE_ONLY, job_main
+from discountsim.simulators.errors import DiscountSimInputError
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig
@@ -42,25 +43,26 @@ def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.Dat
     cfg = check_job_config("regress", cfg)
     tolerance = {k: float(cfg.tolerance[k]) for k in CHECKED}
     if any(t < 0.0 or not np.isfinite(t) for t in tolerance.values()):
-        raise ValueError(f"tolerance: expected finite values >= 0 for {list(CHECKED)}, got {tolerance}")
+        raise DiscountSimInputError(f"tolerance: expected finite values >= 0 for {list(CHECKED)}, got {tolerance}")
     baseline_path = _baseline_path(cfg.baseline_file, bool(cfg["update"]))
+    settings = {"n_shoppers": int(cfg.n_shoppers), "horizon": int(cfg.horizon), "seed": int(cfg.seed)}
+    # A baseline that is missing, corrupt or recorded with other settings fails before the evaluation.
+    baseline = None if cfg["update"] else _load(baseline_path, settings)
     evaluated = ("policies", "scenarios", "n_shoppers", "horizon", "seed")
     evaluation = DictConfig({**{k: cfg[k] for k in evaluated}, "oracle": False, "simulator": None})
     current = evaluate_policies(evaluation, output_dir)[["policy", "scenario", *CHECKED]]
-    settings = {"n_shoppers": int(cfg.n_shoppers), "horizon": int(cfg.horizon), "seed": int(cfg.seed)}
-    if cfg["update"]:  # cfg.update would be the mapping method
+    if baseline is None:  # cfg.update would be the mapping method
         rows = current.to_dict(orient="records")
         write_json(baseline_path, {"format": BASELINE_FORMAT, "settings": settings, "rows": rows})
         log.info("baseline rewritten: %s (%d rows)", baseline_path, len(rows))
         return True, current
-    baseline = _load(baseline_path, settings)
     table = current.merge(
         baseline, on=["policy", "scenario"], how="outer", suffixes=("", "_baseline"), indicator=True, sort=False
     )
     missing = table[table["_merge"] == "left_only"]
     if len(missing):
         pairs = [f"{r.policy}/{r.scenario}" for r in missing.itertuples()]
-        raise ValueError(f"{baseline_path}: no baseline for {pairs}; run with update=true to record them")
+        raise DiscountSimInputError(f"{baseline_path}: no baseline for {pairs}; run with update=true to record them")
     # A baseline row this run did not evaluate (a policy or scenario removed from the config) fails the
     # gate: otherwise deleting a policy that got worse would pass.
     table["not_evaluated"] = table.pop("_merge") == "right_only"
@@ -86,7 +88,7 @@ def _baseline_path(baseline_file: str | None, update: bool) -> Path:
         return Path(to_absolute_path(str(baseline_file)))
     path = Path(str(files("discountsim.regress").joinpath("baseline.json")))
     if update and "site-packages" in path.parts:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"baseline_file: the built-in baseline is inside the installed package ({path}); "
             "pass baseline_file=<your path> to record your own"
         )
@@ -99,11 +101,11 @@ def _load(path: Path, settings: dict[str, int]) -> pd.DataFrame:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not a regress baseline (invalid JSON: {err})") from err
+        raise DiscountSimInputError(f"{path}: not a regress baseline (invalid JSON: {err})") from err
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
-        raise ValueError(f"{path}: not a regress baseline (expected format {BASELINE_FORMAT!r})")
+        raise DiscountSimInputError(f"{path}: not a regress baseline (expected format {BASELINE_FORMAT!r})")
     if data.get("settings") != settings:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"{path}: recorded with {data.get('settings')}, this run uses {settings}; update=true to re-record"
         )
     return pd.DataFrame(data["rows"])[["policy", "scenario", *CHECKED]]

@@ -36,6 +36,7 @@ from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.config_schema import to_dict
+from discountsim.simulators.errors import DiscountSimInputError
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -67,7 +68,7 @@ class AtomicCheckpointCallback(BaseCallback):
     def __init__(self, save_every: int, directory: str | Path, prefix: str, verbose: int = 0) -> None:
         super().__init__(verbose)
         if save_every < 1:
-            raise ValueError(f"checkpoint_every: expected a positive number of timesteps, got {save_every}")
+            raise DiscountSimInputError(f"checkpoint_every: expected a positive number of timesteps, got {save_every}")
         self.save_every = int(save_every)
         self.directory = Path(directory)
         self.prefix = prefix
@@ -149,7 +150,9 @@ def _check_same_run(run: Path, meta: dict[str, Any]) -> None:
     try:
         saved = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: cannot read the run's settings ({err}); resume needs it, or {ANOTHER_DIR}") from err
+        raise DiscountSimInputError(
+            f"{path}: cannot read the run's settings ({err}); resume needs it, or {ANOTHER_DIR}"
+        ) from err
     old, new = _flat(saved), _flat(meta)
     changed = [key for key in dict.fromkeys([*new, *old]) if old.get(key) != new.get(key)]
     if "agent" in changed:  # another agent has other settings and env: name the agent alone
@@ -161,7 +164,7 @@ def _check_same_run(run: Path, meta: dict[str, Any]) -> None:
         f"{names.get(key, key)}: the run holds {old.get(key)!r}, this one asks for {new.get(key)!r}" for key in changed
     ]
     if differences:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"resume: {run} holds another run ({path}):\n  "
             + "\n  ".join(differences)
             + f"\nResume with the run's settings, or {ANOTHER_DIR}"
@@ -174,7 +177,7 @@ def _sb3_timesteps(path: Path) -> int:
         with zipfile.ZipFile(path) as archive:
             return int(json.loads(archive.read("data"))["num_timesteps"])
     except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: not a readable SB3 model zip ({err})") from err
+        raise DiscountSimInputError(f"{path}: not a readable SB3 model zip ({err})") from err
 
 
 def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
@@ -186,16 +189,18 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     """
     cfg = check_job_config("train", cfg)
     if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
-        raise ValueError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
+        raise DiscountSimInputError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
     sb3 = "algorithm" in cfg.agent
     if sb3 and cfg.agent.name not in ALGORITHMS:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"agent.name: {cfg.agent.name!r} has an algorithm block but is not one of {sorted(ALGORITHMS)}"
         )
     if sb3 and int(cfg.checkpoint_every) < 1:
-        raise ValueError(f"checkpoint_every: expected a positive number of timesteps, got {cfg.checkpoint_every}")
+        raise DiscountSimInputError(
+            f"checkpoint_every: expected a positive number of timesteps, got {cfg.checkpoint_every}"
+        )
     meta = run_metadata(cfg, params)
     finished = run / (MODEL_FILE if sb3 else POLICY_FILE)
     checkpoints = run / "checkpoints"

@@ -59,9 +59,13 @@ def _resolve_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     if path in seen:
         raise ScenarioError(f"{path.name}: circular defaults {[p.name for p in (*seen, path)]}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ScenarioError(f"{path}: not valid YAML: {err}") from err
+    if not data:
+        raise ScenarioError(
+            f"{path}: the file is empty; a scenario file holds scenario fields or `defaults: [default]`"
+        )
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a mapping of scenario fields at the top level")
     defaults = data.pop("defaults", [])
@@ -82,6 +86,7 @@ def _resolve_file(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
 
 def _parent_file(path: Path, entry: str) -> Path:
     """The file a ``defaults`` entry names: a sibling of ``path`` if one exists, else a built-in scenario."""
+    entry = entry.removesuffix(".yaml")  # `defaults: [base.yaml]` names the same file as `[base]`
     sibling = path.parent / f"{entry}.yaml"
     if sibling.is_file():
         return sibling

@@ -1,0 +1,83 @@
+"""Inputs a hostile audit tried after the first fixes: each one used to exit 0 with a wrong result or a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from discountsim.agents import make_policy, save_policy
+from discountsim.experiments.evaluate import evaluate_policies
+from discountsim.experiments.regress import regress
+from discountsim.simulators import DiscountSimInputError, load_scenario
+from discountsim.simulators.scenarios import ScenarioError
+from hydra import compose, initialize_config_dir
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+TINY = ["n_shoppers=20", "horizon=2"]
+
+
+def _cfg(name: str, overrides: list[str]):
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        return compose(name, overrides=overrides)
+
+
+def test_duplicate_policy_labels_and_scenarios_are_refused_naming_them(tmp_path) -> None:
+    with pytest.raises(DiscountSimInputError, match=r"policies: the labels \['no_discount'\] appear more than once"):
+        evaluate_policies(_cfg("evaluate", [*TINY, "policies=[no_discount,no_discount]"]), tmp_path)
+    with pytest.raises(DiscountSimInputError, match=r"scenarios: \['default'\] listed more than once"):
+        evaluate_policies(_cfg("evaluate", [*TINY, "policies=[no_discount]", "scenarios=[default,default]"]), tmp_path)
+    assert not list(tmp_path.iterdir())  # refused before anything was written
+
+
+def test_a_policy_target_must_build_something_with_predict(tmp_path) -> None:
+    with pytest.raises(DiscountSimInputError, match=r"policy target system: cannot be called"):
+        evaluate_policies(_cfg("evaluate", [*TINY, "policies=[os:system]"]), tmp_path)
+    with pytest.raises(DiscountSimInputError, match=r"returned .* which has no predict\(\)"):
+        evaluate_policies(_cfg("evaluate", [*TINY, "policies=[builtins:dict]"]), tmp_path)
+
+
+def test_regress_checks_its_baseline_before_evaluating(tmp_path) -> None:
+    bad = tmp_path / "not_a_baseline.json"
+    bad.write_text("{not json")
+    start = time.perf_counter()
+    with pytest.raises(DiscountSimInputError, match=r"not_a_baseline\.json: not a regress baseline"):
+        regress(_cfg("regress", [f"baseline_file={bad}", *TINY]), tmp_path / "out")
+    with pytest.raises(DiscountSimInputError, match=r"baseline\.json: recorded with .* this run uses"):
+        regress(_cfg("regress", TINY), tmp_path / "out")  # the built-in baseline has other settings
+    assert time.perf_counter() - start < 5.0  # nothing was evaluated
+    assert not (tmp_path / "out").exists()
+
+
+def test_scenario_defaults_take_the_yaml_suffix_and_an_empty_file_is_named(tmp_path) -> None:
+    (tmp_path / "base.yaml").write_text("defaults: [default]\nd_max: 0.4\n")
+    (tmp_path / "mine.yaml").write_text("defaults: [base.yaml]\nname: mine\n")
+    assert load_scenario(tmp_path / "mine.yaml").d_max == 0.4
+    (tmp_path / "empty.yaml").write_text("")
+    with pytest.raises(ScenarioError, match=r"empty\.yaml: the file is empty"):
+        load_scenario(tmp_path / "empty.yaml")
+
+
+def _discountsim(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "discountsim.experiments.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_checkpoint_errors_print_one_line_without_a_traceback(tmp_path) -> None:
+    policy = tmp_path / "rb.json"
+    save_policy(make_policy("rule_based"), policy)
+    data = json.loads(policy.read_text())
+    del data["name"]
+    policy.write_text(json.dumps(data))
+    out = _discountsim("evaluate", f"policies=[{policy}]", *TINY, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith(f"discountsim evaluate: error: {policy}: missing ['name']")
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_the_console_script_without_a_command_is_a_usage_error(tmp_path) -> None:
+    out = _discountsim(cwd=tmp_path)
+    assert out.returncode == 2 and out.stderr.startswith("usage: discountsim <command>")
