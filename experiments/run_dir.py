@@ -51,7 +51,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.errors import CompactHydraException, InstantiationException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 LOCK_FILE = ".run.lock"
 STATUS_FILE = "status.json"
@@ -116,6 +116,7 @@ class RunLock:
 
 
 _HELD: dict[Path, RunLock] = {}
+_SEALED: set[Path] = set()  # complete runs that a `train resume=true` reports without rewriting their record
 
 
 @atexit.register
@@ -291,6 +292,7 @@ class JobRun:
         self.overrides = list(overrides)
         self.log = logger or log
         self.record: dict[str, Any] = {}
+        self.sealed = self.run_dir in _SEALED  # a complete run only reported: its status.json stays
         self._handlers: list[tuple[logging.StreamHandler, logging.Formatter | None]] = []
 
     def __enter__(self) -> JobRun:
@@ -345,7 +347,8 @@ class JobRun:
             self.record["previous"] = {
                 k: previous.get(k) for k in ("job", "status", "pid", "started", "ended", "overrides", "error")
             }
-        write_json(self.run_dir / STATUS_FILE, self.record)
+        if not self.sealed:
+            write_json(self.run_dir / STATUS_FILE, self.record)
 
     def __exit__(self, exc_type, err, tb) -> bool:
         try:
@@ -364,7 +367,8 @@ class JobRun:
                     "%s failed: %s", self.job, describe_error(err), exc_info=err if bug else None, extra=FILE_ONLY
                 )
             self.record["ended"] = _now()
-            write_json(self.run_dir / STATUS_FILE, self.record)
+            if not self.sealed:
+                write_json(self.run_dir / STATUS_FILE, self.record)
             if self.record["status"] == "complete":
                 self.log.info("%s complete: %s", self.job, self.run_dir / STATUS_FILE, extra=FILE_ONLY)
         finally:
@@ -429,7 +433,33 @@ class RunDirectoryCallback(Callback):
             raise _user_error(job, err, multirun) from err
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        self._take(str(config.hydra.run.dir), config, multirun=False)
+        directory = str(config.hydra.run.dir)
+        self._take(directory, config, multirun=False)
+        self._seal_complete_run(directory, config)
+
+    def _seal_complete_run(self, directory: str, config: DictConfig) -> None:
+        """A run directory whose run completed keeps its record: nothing of it is rewritten.
+
+        ``train resume=true`` on it reports the run and changes nothing (Hydra writes no ``.hydra/``, and
+        ``status.json`` stays as it is); any other run into it is refused before anything is written.
+        """
+        previous = read_status(directory)
+        if not previous or previous.get("status") != "complete":
+            return
+        job = str(config.hydra.job.name)
+        if job == "train" and previous.get("job") == "train" and config.get("resume") is True:
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.output_subdir = None
+            _SEALED.add(Path(os.path.abspath(directory)))
+            return
+        err = DiscountSimInputError(
+            f"run directory {directory} holds a complete {previous.get('job')} run (status.json, ended "
+            f"{previous.get('ended')}); choose another directory with hydra.run.dir=..."
+            + (", or pass resume=true to report it" if job == "train" else "")
+        )
+        if _full_error():
+            raise err
+        raise _user_error(job, err, multirun=False) from err
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._take(str(config.hydra.sweep.dir), config, multirun=True)

@@ -236,9 +236,18 @@ def test_regress_exits_non_zero_with_a_table(tmp_path) -> None:
     import sys
 
     base = [f"baseline_file={tmp_path / 'b.json'}", "n_shoppers=20", "horizon=2", "scenarios=[default]"]
-    run = [sys.executable, "-m", "discountsim.experiments.regress", f"hydra.run.dir={tmp_path / 'run'}", *base]
-    subprocess.run([*run, "policies=[{name:uniform,depth:0.1,label:u}]", "update=true"], check=True, cwd=CONF.parent)
+    run = [sys.executable, "-m", "discountsim.experiments.regress", *base]
+    record = [
+        *run,
+        f"hydra.run.dir={tmp_path / 'record'}",
+        "policies=[{name:uniform,depth:0.1,label:u}]",
+        "update=true",
+    ]
+    subprocess.run(record, check=True, cwd=CONF.parent)
     out = subprocess.run(
-        [*run, "policies=[{name:uniform,depth:0.4,label:u}]"], capture_output=True, text=True, cwd=CONF.parent
+        [*run, f"hydra.run.dir={tmp_path / 'check'}", "policies=[{name:uniform,depth:0.4,label:u}]"],
+        capture_output=True,
+        text=True,
+        cwd=CONF.parent,
     )
     assert out.returncode == 1 and "FAILED" in out.stdout and "REGRESSED" in out.stdout

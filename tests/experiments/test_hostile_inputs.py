@@ -81,3 +81,32 @@ def test_checkpoint_errors_print_one_line_without_a_traceback(tmp_path) -> None:
 def test_the_console_script_without_a_command_is_a_usage_error(tmp_path) -> None:
     out = _discountsim(cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.startswith("usage: discountsim <command>")
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_a_complete_run_directory_keeps_its_record(tmp_path) -> None:
+    run = tmp_path / "run"
+    first = _discountsim("simulate", *TINY, f"hydra.run.dir={run}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    before = _tree(run)
+    again = _discountsim("simulate", *TINY, "seed=1", f"hydra.run.dir={run}", cwd=tmp_path)
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"discountsim simulate: error: run directory {run} holds a complete simulate run")
+    assert _tree(run) == before  # results, .hydra/ and status.json untouched
+
+
+def test_resume_on_a_finished_train_run_rewrites_nothing_of_its_record(tmp_path) -> None:
+    run = tmp_path / "train"
+    settings = ["experiment=quick", "total_timesteps=256", "agent.env.n_envs=16", "evaluation.n_shoppers=10"]
+    settings += ["evaluation.horizon=2", "progress_bar=false", f"hydra.run.dir={run}"]
+    assert _discountsim("train", *settings, cwd=tmp_path).returncode == 0
+    before = {k: v for k, v in _tree(run).items() if not k.endswith(".log")}  # the log may only grow
+    again = _discountsim("train", *settings, "resume=true", cwd=tmp_path)
+    assert again.returncode == 0 and "nothing changed" in again.stdout + again.stderr
+    assert {k: v for k, v in _tree(run).items() if not k.endswith(".log")} == before
+    refused = _discountsim("train", *settings, "agent=a2c", cwd=tmp_path)
+    assert refused.returncode == 1 and "or pass resume=true to report it" in refused.stderr
+    assert {k: v for k, v in _tree(run).items() if not k.endswith(".log")} == before
