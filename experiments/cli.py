@@ -8,7 +8,10 @@ overrides follow) and
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+
+from discountsim.simulators.errors import DiscountSimInputError
 
 COMMANDS = {
     "simulate": "discountsim.experiments.simulate",
@@ -36,7 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     module = importlib.import_module(COMMANDS[command])
     # Hydra and argparse both read sys.argv; present the remaining arguments as the module's own.
     sys.argv = [f"discountsim {command}", *rest]
-    module.main()
+    try:
+        module.main()
+    except DiscountSimInputError as err:  # Hydra jobs report their own; this catches the argparse ones (benchmark)
+        if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+            raise
+        print(f"discountsim {command}: error: {err}", file=sys.stderr)
+        raise SystemExit(1) from err
 
 
 if __name__ == "__main__":

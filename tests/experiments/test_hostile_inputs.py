@@ -110,3 +110,10 @@ def test_resume_on_a_finished_train_run_rewrites_nothing_of_its_record(tmp_path)
     refused = _discountsim("train", *settings, "agent=a2c", cwd=tmp_path)
     assert refused.returncode == 1 and "or pass resume=true to report it" in refused.stderr
     assert {k: v for k, v in _tree(run).items() if not k.endswith(".log")} == before
+
+
+def test_the_benchmarks_input_errors_print_one_line(tmp_path) -> None:
+    out = _discountsim("benchmark", "--n-sim", "1000000000", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith("discountsim benchmark: error: n_shoppers=1,000,000,000: needs about")
+    assert "Traceback" not in out.stderr
