@@ -67,7 +67,39 @@ def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dic
     logger.close()
 
 
-class ShopMetricsCallback(BaseCallback):
+class RolloutScheduleCallback(BaseCallback):
+    """Call ``on_schedule()`` between model updates, every ``every`` timesteps.
+
+    SB3 changes the model only in ``train()``, after a rollout, so anything that reads or saves the
+    model (an evaluation, a checkpoint, a log dump) runs at the first rollout start at or after each
+    multiple of ``every`` timesteps (also after a resume); several due multiples collapse into one.
+    Timesteps are the model's ``num_timesteps``, not callback calls (one per step of ``n_envs``).
+    """
+
+    def __init__(self, every: int, name: str = "every", verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if every < 1:
+            raise ValueError(f"{name}: expected a positive number of timesteps, got {every}")
+        self.every = int(every)
+        self._next = 0
+
+    def _on_training_start(self) -> None:
+        self._next = next_multiple(self.num_timesteps, self.every)
+
+    def _on_rollout_start(self) -> None:
+        if self.num_timesteps >= self._next:
+            self._next = next_multiple(self.num_timesteps, self.every)
+            self.on_schedule()
+
+    def _on_step(self) -> bool:
+        return True
+
+    def on_schedule(self) -> None:
+        """What to do when due."""
+        raise NotImplementedError
+
+
+class ShopMetricsCallback(RolloutScheduleCallback):
     """Evaluate on fixed shoppers every ``eval_every`` timesteps and log ``shop/`` scalars and HParams.
 
     Evaluations happen between model updates (at the first rollout start at or after each multiple of
@@ -94,33 +126,26 @@ class ShopMetricsCallback(BaseCallback):
         hparams: dict[str, Any] | None = None,
         verbose: int = 0,
     ) -> None:
-        super().__init__(verbose)
-        if eval_every < 1:
-            raise ValueError(f"eval_every: expected a positive number of timesteps, got {eval_every}")
+        super().__init__(eval_every, "eval_every", verbose)
         self.scenario = scenario
-        self.eval_every = int(eval_every)
         self.n_shoppers = n_shoppers
         self.horizon = horizon
         self.seed = seed
         self.hparams = dict(hparams or {})
         self.last: dict[str, float] = {}
         self.history: list[dict[str, float]] = []  # one entry per evaluation: timesteps and metrics
-        self._next_eval = 0
+
+    @property
+    def eval_every(self) -> int:
+        return self.every
 
     def _on_training_start(self) -> None:
-        # Multiples of eval_every, also when resuming from a checkpoint between two of them.
-        self._next_eval = next_multiple(self.num_timesteps, self.eval_every)
+        super()._on_training_start()
         record_hparams(self.logger, {"algorithm": type(self.model).__name__, **self.hparams})
 
-    def _on_rollout_start(self) -> None:
-        # Evaluate between updates, never during a rollout: the model only changes in train(), so a
-        # point recorded mid-rollout repeats the previous update's model under a later timestep.
-        if self.num_timesteps >= self._next_eval:
-            self._next_eval = next_multiple(self.num_timesteps, self.eval_every)
-            self.evaluate_now()
-
-    def _on_step(self) -> bool:
-        return True
+    def on_schedule(self) -> None:
+        # Never mid-rollout: a point recorded there repeats the previous update's model under a later timestep.
+        self.evaluate_now()
 
     def _on_training_end(self) -> None:
         if not self.history or self.history[-1]["timesteps"] != self.num_timesteps:  # not just evaluated
@@ -142,7 +167,7 @@ def next_multiple(timesteps: int, every: int) -> int:
     return (int(timesteps) // every + 1) * every
 
 
-class DumpLogsCallback(BaseCallback):
+class DumpLogsCallback(RolloutScheduleCallback):
     """Write SB3's ``time/``, ``rollout/`` and pending ``train/`` scalars every ``every`` timesteps and at the end.
 
     SB3 dumps every ``log_interval`` iterations (on-policy) or episodes (off-policy), so a short
@@ -152,29 +177,14 @@ class DumpLogsCallback(BaseCallback):
     """
 
     def __init__(self, every: int, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        if every < 1:
-            raise ValueError(f"every: expected a positive number of timesteps, got {every}")
-        self.every = int(every)
+        super().__init__(every, "every", verbose)
         self.dumped_at: list[int] = []  # timesteps of each dump
-        self._next = 0
-
-    def _on_training_start(self) -> None:
-        self._next = next_multiple(self.num_timesteps, self.every)
-
-    def _on_rollout_start(self) -> None:
-        if self.num_timesteps >= self._next:
-            self._next = next_multiple(self.num_timesteps, self.every)
-            self._dump()
-
-    def _on_step(self) -> bool:
-        return True
 
     def _on_training_end(self) -> None:
         if not self.dumped_at or self.dumped_at[-1] != self.num_timesteps:
-            self._dump()
+            self.on_schedule()
 
-    def _dump(self) -> None:
+    def on_schedule(self) -> None:
         self.model.dump_logs()
         self.dumped_at.append(int(self.num_timesteps))
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import hydra
 from discountsim.agents import ALGORITHMS, evaluate, load_policy, save_policy
-from discountsim.agents.callbacks import SHOP_METRICS, ShopMetricsCallback, log_shop_metrics, next_multiple
+from discountsim.agents.callbacks import SHOP_METRICS, RolloutScheduleCallback, ShopMetricsCallback, log_shop_metrics
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
@@ -41,7 +41,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from stable_baselines3.common.base_class import BaseAlgorithm
-from stable_baselines3.common.callbacks import BaseCallback
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ POLICY_FILE = "policy.json"
 ANOTHER_DIR = "choose another directory with hydra.run.dir=..."
 
 
-class AtomicCheckpointCallback(BaseCallback):
+class AtomicCheckpointCallback(RolloutScheduleCallback):
     """Save a checkpoint atomically every ``save_every`` timesteps, at the start of a rollout.
 
     At a rollout's start the previous update is done, so the saved weights are those of the
@@ -66,24 +65,12 @@ class AtomicCheckpointCallback(BaseCallback):
     """
 
     def __init__(self, save_every: int, directory: str | Path, prefix: str, verbose: int = 0) -> None:
-        super().__init__(verbose)
-        if save_every < 1:
-            raise DiscountSimInputError(f"checkpoint_every: expected a positive number of timesteps, got {save_every}")
-        self.save_every = int(save_every)
+        super().__init__(save_every, "checkpoint_every", verbose)
         self.directory = Path(directory)
         self.prefix = prefix
-        self._next = 0
 
-    def _on_training_start(self) -> None:
-        self._next = next_multiple(self.num_timesteps, self.save_every)
-
-    def _on_rollout_start(self) -> None:
-        if self.num_timesteps >= self._next:
-            self._next = next_multiple(self.num_timesteps, self.save_every)
-            self.save()
-
-    def _on_step(self) -> bool:
-        return True
+    def on_schedule(self) -> None:
+        self.save()
 
     def save(self) -> Path:
         """Write the checkpoint of the current timestep count now; returns the model's path."""
