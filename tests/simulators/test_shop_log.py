@@ -1,0 +1,120 @@
+"""The shop-log schema: the simulator writes it, the reader validates it, ids are hashed on ingest."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+from discountsim.simulators import generate_behaviour_log
+from discountsim.simulators.shop_log import (
+    KEY_ENV,
+    REQUIRED,
+    SCHEMA,
+    ShopLogError,
+    hash_ids,
+    read_shop_log,
+    to_shop_log,
+)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> pd.DataFrame:
+    return generate_behaviour_log("default", n_shoppers=60, horizon=6, seed=3)
+
+
+def test_a_simulated_log_round_trips_through_the_reader_without_latent_columns(simulated, tmp_path, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, "secret")
+    shop = to_shop_log(simulated)
+    assert list(shop.columns) == [c for c in SCHEMA if c in shop.columns] and set(REQUIRED) <= set(shop.columns)
+    assert "segment" not in shop.columns and not any(c.startswith("category=") for c in shop.columns)
+    path = tmp_path / "log.csv"
+    shop.to_csv(path, index=False)
+    read = read_shop_log(path)
+    assert read.dropped_columns == [] and read.key_source == "environment"
+    np.testing.assert_allclose(read.frame["basket_value"], shop["basket_value"])
+    np.testing.assert_array_equal(read.frame["purchased"], shop["purchased"])
+    np.testing.assert_array_equal(read.frame["period"], shop["period"])
+    assert (read.frame["basket_value"][read.frame["purchased"] == 0] == 0).all()
+    assert read.frame["shopper_id"].nunique() == shop["shopper_id"].nunique()
+    assert not read.frame["shopper_id"].isin(shop["shopper_id"].astype(str)).any()  # no raw id survives
+
+
+def test_churned_shoppers_have_no_rows_after_they_left(simulated) -> None:
+    shop = to_shop_log(simulated)
+    left = simulated[simulated["churned"].astype(bool)].groupby("shopper")["period"].min()
+    for shopper, period in left.items():
+        assert shop.loc[shop["shopper_id"] == shopper, "period"].max() == period
+
+
+def test_one_report_lists_every_kind_of_problem_with_counts_and_rows(tmp_path) -> None:
+    good = {"shopper_id": "a", "period": 1, "discount": 0.1, "propensity": 0.5, "purchased": 1, "basket_value": 20}
+    rows = [dict(good, shopper_id=f"s{i}") for i in range(12)]
+    rows[1]["discount"] = 1.5  # outside [0, 1]
+    rows[2]["basket_value"] = -3  # negative basket
+    rows[3] |= {"purchased": 0, "basket_value": 9}  # basket without a purchase
+    rows[4]["shopper_id"] = "s0"  # duplicate (s0, 1)
+    rows[5]["propensity"] = 0  # outside (0, 1]
+    rows[6]["period"] = "not-a-date"  # unparseable
+    rows[7]["discount"] = "ten"  # wrong type
+    path = tmp_path / "bad.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    with pytest.raises(ShopLogError) as caught:
+        read_shop_log(path)
+    problems = {p.kind: (p.count, p.rows) for p in caught.value.problems}
+    assert problems == {
+        "wrong type in discount (expected a number)": (1, [8]),
+        "unparseable period (expected an integer week or an ISO date)": (1, [7]),
+        "discount outside [0, 1]": (1, [2]),
+        "negative basket_value": (1, [3]),
+        "basket_value > 0 without a purchase": (1, [4]),
+        "duplicate (shopper_id, period)": (1, [5]),
+        "propensity outside (0, 1]": (1, [6]),
+    }
+    assert "7 kinds of problem" in str(caught.value)
+
+
+def test_missing_columns_are_named(tmp_path) -> None:
+    path = tmp_path / "short.csv"
+    pd.DataFrame({"shopper_id": ["a"], "period": [1]}).to_csv(path, index=False)
+    with pytest.raises(ShopLogError, match=r"missing columns \['discount', 'purchased', 'basket_value'\]"):
+        read_shop_log(path)
+
+
+def test_columns_outside_the_schema_are_dropped_and_named(tmp_path, caplog) -> None:
+    path = tmp_path / "extra.csv"
+    frame = pd.DataFrame(
+        {"shopper_id": ["ann@example.com"], "period": ["2026-01-05"], "discount": [0.0], "purchased": [0]}
+        | {"basket_value": [0.0], "email": ["ann@example.com"]}
+    )
+    frame.to_csv(path, index=False)
+    with caplog.at_level(logging.WARNING, logger="discountsim.simulators.shop_log"):
+        read = read_shop_log(path)
+    assert read.dropped_columns == ["email"] and "email" not in read.frame.columns
+    assert any("dropped columns outside the schema" in r.getMessage() for r in caplog.records)
+    assert "ann@example.com" not in read.frame.to_csv()
+    assert read.key_source.startswith("random")
+
+
+def test_iso_dates_become_weeks_from_the_first_date(tmp_path) -> None:
+    path = tmp_path / "dates.csv"
+    dates = ["2026-01-05", "2026-01-12", "2026-01-26"]
+    base = {"discount": [0.0] * 3, "purchased": [0] * 3, "basket_value": [0.0] * 3}
+    pd.DataFrame({"shopper_id": ["a", "a", "a"], "period": dates, **base}).to_csv(path, index=False)
+    assert list(read_shop_log(path).frame["period"]) == [0, 1, 3]
+
+
+def test_keyed_hash_is_stable_per_key_and_differs_across_keys() -> None:
+    ids = pd.Series(["x", "y", "x", 7])
+    a, b = hash_ids(ids, b"k1"), hash_ids(ids, b"k2")
+    assert a[0] == a[2] != a[1] and (a != b).all() and a.str.len().eq(32).all()
+    assert list(hash_ids(ids, b"k1")) == list(a)
+
+
+def test_unknown_format_and_missing_file_are_named(tmp_path) -> None:
+    (tmp_path / "log.txt").write_text("x")
+    with pytest.raises(ValueError, match=r"unknown format '\.txt'; allowed: \.csv, \.parquet"):
+        read_shop_log(tmp_path / "log.txt")
+    with pytest.raises(ValueError, match="log file not found"):
+        read_shop_log(tmp_path / "nope.csv")
