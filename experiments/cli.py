@@ -20,6 +20,7 @@ COMMANDS = {
     "compare": "discountsim.experiments.compare",
     "stress": "discountsim.experiments.stress",
     "regress": "discountsim.experiments.regress",
+    "export-log": "discountsim.experiments.export_log",
     "benchmark": "discountsim.experiments.benchmark",
 }
 

@@ -242,6 +242,19 @@ JOB_SCHEMAS: dict[str, Record] = {
         required=("simulator", "policy", "cases", "n_shoppers", "horizon", "seed"),
         ignored=_IGNORED,
     ),
+    "export_log": Record(
+        {
+            "simulator": SIMULATOR,
+            "n_shoppers": COUNT,
+            "horizon": HORIZON,
+            "logging": Str(choices=("random", "targeted")),
+            "exploration": Num(0.0, 1.0),
+            "seed": SEED,
+            "out": Optional(Str(what="a .csv or .parquet path")),
+        },
+        required=("simulator", "n_shoppers", "horizon", "logging", "exploration", "seed"),
+        ignored=_IGNORED,
+    ),
     "regress": Record(
         {
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
@@ -326,6 +339,8 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
             fit = cfg.get(key) or {}
             if "n_shoppers" in fit:
                 check_memory(f"{key}.n_shoppers", fit["n_shoppers"], log_periods=fit.get("horizon", 26))
+    elif job == "export_log":
+        check_memory("n_shoppers", n, log_periods=horizon)
     elif job == "stress":
         check_memory("n_shoppers", n, results=3, oracle_horizon=horizon if _is_oracle(cfg["policy"]) else 0)
     elif job == "train":
