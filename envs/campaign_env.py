@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from discountsim.envs.actions import DiscountActions
-from discountsim.envs.checks import count_arg, render_mode_arg, scale_arg, scenario_arg
+from discountsim.envs.checks import render_mode_arg, scale_arg, scenario_arg
 from discountsim.envs.cohorts import CohortMap
 from discountsim.simulators import (
     MONEY_FIELDS,
@@ -28,6 +28,7 @@ from discountsim.simulators import (
     spawn_keys,
     transition,
 )
+from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
 from numpy.typing import NDArray
@@ -73,9 +74,9 @@ class CampaignEnv(gym.Env):
         render_mode: str | None = None,
     ) -> None:
         self.render_mode = render_mode_arg(render_mode, self.metadata["render_modes"])
-        self.n_shoppers = count_arg("n_shoppers", n_shoppers)
+        self.n_shoppers = check_count("n_shoppers", n_shoppers)
         self.params = scenario_arg(scenario)
-        self.horizon = count_arg("horizon", horizon)
+        self.horizon = check_count("horizon", horizon)
         if campaign_budget is None:
             self.campaign_budget = 2.0 * self.n_shoppers
         elif (

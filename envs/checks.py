@@ -1,7 +1,8 @@
 """Constructor arguments of the environments, checked once, with errors that name the argument.
 
 Each check raises ``DiscountSimInputError`` (a ``ValueError``) naming the argument, the value and
-what is allowed. They run in constructors and ``seed``, never per step.
+what is allowed. They run in constructors and ``seed``, never per step. Sizes and horizons go
+through ``simulators.config_schema.check_count``, which raises the same type.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from discountsim.simulators import SimulatorParams, check_count, load_scenario
+from discountsim.simulators import SimulatorParams, load_scenario
 from discountsim.simulators.errors import DiscountSimInputError
 
 # Seeds are reduced modulo 2**64 into the shopper streams; Gymnasium wants them non-negative.
@@ -27,14 +28,6 @@ def scenario_arg(scenario: Any) -> SimulatorParams:
             f"got {scenario!r} ({type(scenario).__name__})"
         )
     return load_scenario(scenario)
-
-
-def count_arg(name: str, value: Any, minimum: int = 1) -> int:
-    """A whole number >= ``minimum`` (sizes, horizons, levels)."""
-    try:
-        return check_count(name, value, minimum)
-    except ValueError as exc:
-        raise DiscountSimInputError(str(exc)) from None
 
 
 def scale_arg(name: str, value: Any) -> float:

@@ -8,10 +8,11 @@ from typing import Any, ClassVar
 import gymnasium as gym
 import numpy as np
 from discountsim.envs.actions import ActionType, DiscountActions
-from discountsim.envs.checks import count_arg, render_mode_arg, scale_arg, scenario_arg
+from discountsim.envs.checks import render_mode_arg, scale_arg, scenario_arg
 from discountsim.envs.info import shopper_info
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
 from discountsim.simulators import SimulatorParams, feature_bounds
+from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.single import MAX_BLOCK, PREFETCH, SingleShopper
 from gymnasium import spaces
 from numpy.typing import NDArray
@@ -60,7 +61,7 @@ class ShopperEnv(gym.Env):
     ) -> None:
         self.render_mode = render_mode_arg(render_mode, self.metadata["render_modes"])
         self.params = scenario_arg(scenario)
-        self.horizon = count_arg("horizon", horizon)
+        self.horizon = check_count("horizon", horizon)
         self.reward_scale = scale_arg("reward_scale", reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         self.action_space = self.actions.space()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from discountsim.envs.actions import ActionType, DiscountActions
-from discountsim.envs.checks import count_arg, scale_arg, scenario_arg, seed_arg
+from discountsim.envs.checks import scale_arg, scenario_arg, seed_arg
 from discountsim.envs.info import step_infos
 from discountsim.envs.seeding import SEED_SPACE, ShopperSequences
 from discountsim.simulators import (
@@ -27,6 +27,7 @@ from discountsim.simulators import (
     reset_where,
     transition,
 )
+from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.memory import check_memory
 from gymnasium import spaces
@@ -59,7 +60,7 @@ class ShopperVecEnv(VecEnv):
         seed: int | None = None,
         render_mode: str | None = None,
     ) -> None:
-        n_envs = count_arg("n_envs", n_envs)
+        n_envs = check_count("n_envs", n_envs)
         check_memory("n_envs", n_envs)
         if render_mode is not None:
             raise DiscountSimInputError(
@@ -68,7 +69,7 @@ class ShopperVecEnv(VecEnv):
         self.render_mode = render_mode
         seed = seed_arg("seed", seed)
         self.params = scenario_arg(scenario)
-        self.horizon = count_arg("horizon", horizon)
+        self.horizon = check_count("horizon", horizon)
         self.reward_scale = scale_arg("reward_scale", reward_scale)
         self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
         low, high = feature_bounds(self.params)
