@@ -8,9 +8,9 @@ overrides follow) and
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
+from discountsim.experiments.run_dir import full_error
 from discountsim.simulators.errors import DiscountSimInputError
 
 COMMANDS = {
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         module.main()
     except DiscountSimInputError as err:  # Hydra jobs report their own; this catches the argparse ones (benchmark)
-        if os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0"):
+        if full_error():
             raise
         print(f"discountsim {command}: error: {err}", file=sys.stderr)
         raise SystemExit(1) from err

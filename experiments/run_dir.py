@@ -380,7 +380,8 @@ class JobRun:
         return False
 
 
-def _full_error() -> bool:
+def full_error() -> bool:
+    """Whether the user asked for tracebacks (``HYDRA_FULL_ERROR=1``), as Hydra does."""
     return os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
 
 
@@ -407,7 +408,7 @@ def job_main(job: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[Dict
                     return task(cfg)
             except Exception as err:
                 cause = user_error(err)
-                if cause is None or _full_error():
+                if cause is None or full_error():
                     raise
                 raise _user_error(job, cause, hydra_cfg.mode == RunMode.MULTIRUN) from err
 
@@ -428,7 +429,7 @@ class RunDirectoryCallback(Callback):
         try:
             acquire_lock(directory, job)
         except RunDirectoryBusy as err:
-            if _full_error():
+            if full_error():
                 raise
             raise _user_error(job, err, multirun) from err
 
@@ -457,7 +458,7 @@ class RunDirectoryCallback(Callback):
             f"{previous.get('ended')}); choose another directory with hydra.run.dir=..."
             + (", or pass resume=true to report it" if job == "train" else "")
         )
-        if _full_error():
+        if full_error():
             raise err
         raise _user_error(job, err, multirun=False) from err
 
