@@ -32,15 +32,19 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
+def _repeated(names: list[str]) -> list[str]:
+    """The names that appear more than once (a line-up is keyed by label, a table by scenario)."""
+    return sorted({name for name in names if names.count(name) > 1})
+
+
 def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Run the evaluation a composed ``evaluate`` config describes; returns the metrics table."""
     cfg = check_job_config("evaluate", cfg)
     scenarios: list[SimulatorParams] = (
         [instantiate(cfg.simulator)] if cfg.scenarios is None else [load_scenario(s) for s in cfg.scenarios]
     )
-    names = [p.name for p in scenarios]
-    if len(set(names)) < len(names):
-        repeated = sorted({n for n in names if names.count(n) > 1})
+    repeated = _repeated([p.name for p in scenarios])
+    if repeated:
         raise DiscountSimInputError(f"scenarios: {repeated} listed more than once; allowed: each scenario once")
     specs: list[Any] = OmegaConf.to_container(cfg.policies, resolve=True)  # type: ignore[assignment]
     if not specs:
@@ -56,16 +60,14 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
         resolved = [resolve_policy(spec, params) for spec in specs]
-        policies = dict(resolved)
-        if len(policies) < len(resolved):
-            labels = [label for label, _ in resolved]
-            repeated = sorted({label for label in labels if labels.count(label) > 1})
+        repeated = _repeated([label for label, _ in resolved])
+        if repeated:
             raise DiscountSimInputError(
                 f"policies: the labels {repeated} appear more than once; give each entry its own label "
                 "(e.g. {name: uniform, depth: 0.2, label: uniform_20})"
             )
         lineup = evaluate_lineup(
-            policies,
+            dict(resolved),
             params,
             int(cfg.n_shoppers),
             int(cfg.horizon),
