@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import pandas as pd
 from discountsim.agents import make_policy
 from discountsim.agents.logging_policies import ExploringLogger
 from discountsim.agents.storage import atomic_write
@@ -23,14 +22,12 @@ from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams, generate_behaviour_log
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
-from discountsim.simulators.errors import DiscountSimInputError
-from discountsim.simulators.shop_log import to_shop_log
+from discountsim.simulators.shop_log import table_format, to_shop_log, write_table
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
 
 log = logging.getLogger(__name__)
-FORMATS = (".csv", ".parquet")
 
 
 def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
@@ -38,8 +35,7 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     cfg = check_job_config("export_log", cfg)
     params: SimulatorParams = instantiate(cfg.simulator)
     out = Path(to_absolute_path(str(cfg.out))) if cfg.out is not None else Path(output_dir) / "log.csv"
-    if out.suffix.lower() not in FORMATS:
-        raise DiscountSimInputError(f"out: {out}: unknown format {out.suffix!r}; allowed: {list(FORMATS)}")
+    table_format(out, "out")  # before the simulation, not after it
     seed = int(cfg.seed)
     if cfg.logging == "random":
         logger = RandomGridLoggingPolicy(seed=seed)
@@ -48,23 +44,11 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
         logger = ExploringLogger(rule, epsilon=float(cfg.exploration), seed=seed)
     frame = to_shop_log(generate_behaviour_log(params, logger, int(cfg.n_shoppers), int(cfg.horizon), seed))
 
-    def write(tmp: Path) -> None:
-        if out.suffix.lower() == ".parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.to_csv(tmp, index=False)
-
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, write)
+    atomic_write(out, lambda tmp: write_table(frame, tmp))
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     log.info("%s log of %s: %s rows; written: %s (sha256 %s)", cfg.logging, params.name, f"{len(frame):,}", out, digest)
     return {"path": str(out), "rows": len(frame), "sha256": digest}
-
-
-def read_back(path: str | Path) -> pd.DataFrame:
-    """The exported file as written (for tests and notebooks); ``shop_log.read_shop_log`` validates and hashes."""
-    path = Path(path)
-    return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export_log")

@@ -40,6 +40,7 @@ NUMERIC = ("discount", "propensity", "purchased", "basket_value", "browse", "car
 KEY_ENV = "DISCOUNTSIM_LOG_KEY"
 """Environment variable holding the hashing key (hex or text); a key file can be named instead."""
 SHOWN_ROWS = 10
+FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass
@@ -189,6 +190,35 @@ def validate_shop_log(frame: pd.DataFrame, source: str = "log") -> tuple[pd.Data
     return clean, dropped
 
 
+def table_format(path: Path, key: str) -> str:
+    """``csv`` or ``parquet`` by suffix; an error naming ``key`` for any other."""
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DiscountSimInputError(f"{key}: {path}: unknown format {path.suffix!r}; allowed: .csv, .parquet")
+    return FORMATS[suffix]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A log file as it is on disk, every CSV column as text (so ids keep their form): no validation."""
+    path = Path(path)
+    if not path.is_file():
+        raise DiscountSimInputError(f"data: log file not found: {path}")
+    kind = table_format(path, "data")
+    try:
+        return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, dtype=str)
+    except (ValueError, OSError, ImportError) as err:
+        raise DiscountSimInputError(f"data: {path}: cannot read it ({err})") from err
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` to ``path`` (``.csv`` or ``.parquet``, by suffix); callers make it atomic."""
+    path = Path(path)
+    if table_format(path, "out") == "parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
 def read_shop_log(path: str | Path, key_file: str | Path | None = None) -> ShopLog:
     """Read a CSV or Parquet log, validate it, and replace shopper ids by their keyed hash.
 
@@ -197,20 +227,7 @@ def read_shop_log(path: str | Path, key_file: str | Path | None = None) -> ShopL
         ShopLogError: For data that breaks the schema (see ``validate_shop_log``).
     """
     path = Path(path)
-    if not path.is_file():
-        raise DiscountSimInputError(f"data: log file not found: {path}")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=True)
-        else:
-            raise DiscountSimInputError(f"data: {path}: unknown format {path.suffix!r}; allowed: .csv, .parquet")
-    except (ValueError, OSError, ImportError) as err:
-        if isinstance(err, DiscountSimInputError):
-            raise
-        raise DiscountSimInputError(f"data: {path}: cannot read it ({err})") from err
-    clean, dropped = validate_shop_log(frame, str(path))
+    clean, dropped = validate_shop_log(read_table(path), str(path))
     if dropped:
         log.warning("%s: dropped columns outside the schema (never copied anywhere): %s", path, dropped)
     key, source = load_key(key_file)

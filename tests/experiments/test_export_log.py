@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from discountsim.experiments.config_rules import JobConfigError
-from discountsim.experiments.export_log import export_log, read_back
-from discountsim.simulators.shop_log import SCHEMA, read_shop_log
+from discountsim.experiments.export_log import export_log
+from discountsim.simulators.shop_log import SCHEMA, read_shop_log, read_table
 from hydra import compose, initialize_config_dir
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -23,14 +23,15 @@ def _cfg(overrides: list[str]):
 def test_export_writes_the_schema_and_the_reader_accepts_it(tmp_path, logging_policy, suffix) -> None:
     out = tmp_path / f"log.{suffix}"
     result = export_log(_cfg(["n_shoppers=40", "horizon=5", f"logging={logging_policy}", f"out={out}"]), tmp_path)
-    frame = read_back(out)
+    frame = read_table(out)
+    propensity = frame["propensity"].astype(float)
     assert result["rows"] == len(frame) > 0 and len(result["sha256"]) == 64
     assert list(frame.columns) == [c for c in SCHEMA if c in frame.columns]  # no latent or extra column
     assert "segment" not in frame.columns
-    assert ((frame["propensity"] > 0) & (frame["propensity"] <= 1)).all()
+    assert ((propensity > 0) & (propensity <= 1)).all()
     read_shop_log(out)  # passes validation
     if logging_policy == "targeted":  # rule_based's offers, with 20 % uniformly drawn grid levels
-        assert frame["propensity"].max() > 0.8 and np.isclose(frame["propensity"].min(), 0.2 / 6)
+        assert propensity.max() > 0.8 and np.isclose(propensity.min(), 0.2 / 6)
 
 
 def test_export_is_reproducible_and_refuses_bad_settings(tmp_path) -> None:
