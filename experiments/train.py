@@ -174,19 +174,13 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     ``policy.json``) or checkpoints fails unless ``resume=true``; resuming a finished run reports it
     and changes nothing; resuming with other settings than ``run.json`` records fails naming them.
     """
-    cfg = check_job_config("train", cfg)
-    if cfg.get("optimized_metric", "profit") not in SHOP_METRICS:
-        raise DiscountSimInputError(f"optimized_metric: {cfg.optimized_metric!r} is not one of {list(SHOP_METRICS)}")
+    cfg = check_job_config("train", cfg)  # every key, optimized_metric and checkpoint_every included
     run = Path(output_dir)
     params: SimulatorParams = instantiate(cfg.simulator)
     sb3 = "algorithm" in cfg.agent
     if sb3 and cfg.agent.name not in ALGORITHMS:
         raise DiscountSimInputError(
             f"agent.name: {cfg.agent.name!r} has an algorithm block but is not one of {sorted(ALGORITHMS)}"
-        )
-    if sb3 and int(cfg.checkpoint_every) < 1:
-        raise DiscountSimInputError(
-            f"checkpoint_every: expected a positive number of timesteps, got {cfg.checkpoint_every}"
         )
     meta = run_metadata(cfg, params)
     finished = run / (MODEL_FILE if sb3 else POLICY_FILE)
