@@ -297,8 +297,8 @@ def _read_json_entry(archive: zipfile.ZipFile, entry: str, path: Path) -> Any:
         raise PolicyLoadError(f"{path}: entry {entry!r} is not valid JSON ({err}); the file is damaged") from err
 
 
-def _read_sb3_zip(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
-    """The zip's ``discountsim.json`` (None if absent) after checking the archive is whole."""
+def _read_sb3_zip(path: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The zip's ``discountsim.json`` (None if absent) and SB3's ``data``, after checking the archive is whole."""
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
@@ -310,11 +310,26 @@ def _read_sb3_zip(path: Path) -> tuple[dict[str, Any] | None, list[str]]:
             bad = archive.testzip()
             if bad is not None:
                 raise PolicyLoadError(f"{path}: entry {bad!r} fails its CRC check; the file is damaged")
-            _read_json_entry(archive, "data", path)
+            data = _read_json_entry(archive, "data", path)
             metadata = _read_json_entry(archive, SB3_METADATA, path) if SB3_METADATA in names else None
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
         raise PolicyLoadError(f"{path}: not a readable zip archive ({err}); the file is truncated or damaged") from err
-    return metadata, names
+    return metadata, data
+
+
+def saved_timesteps(path: str | Path) -> int:
+    """``num_timesteps`` of a saved SB3 model, read from its ``data`` entry without loading torch tensors.
+
+    Raises:
+        PolicyLoadError: The file is not a whole SB3 zip, or its ``data`` has no timestep count.
+    """
+    _, data = _read_sb3_zip(Path(path))
+    try:
+        return int(data["num_timesteps"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise PolicyLoadError(
+            f"{path}: SB3's 'data' entry has no num_timesteps ({err!r}); the file is damaged"
+        ) from err
 
 
 def load_sb3(path: str | Path, algorithm: str | None = None) -> BaseAlgorithm:

@@ -22,14 +22,13 @@ import hashlib
 import json
 import logging
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import hydra
 from discountsim.agents import ALGORITHMS, evaluate, load_policy, save_policy
 from discountsim.agents.callbacks import SHOP_METRICS, RolloutScheduleCallback, ShopMetricsCallback, log_shop_metrics
-from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3
+from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3, saved_timesteps
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.job_config import check_job_config
@@ -158,15 +157,6 @@ def _check_same_run(run: Path, meta: dict[str, Any]) -> None:
         )
 
 
-def _sb3_timesteps(path: Path) -> int:
-    """``num_timesteps`` of a saved SB3 model, read from its ``data`` entry without loading torch tensors."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return int(json.loads(archive.read("data"))["num_timesteps"])
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
-        raise DiscountSimInputError(f"{path}: not a readable SB3 model zip ({err})") from err
-
-
 def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     """Train (or fit) ``cfg.agent`` on ``cfg.simulator``; returns the final evaluation metrics.
 
@@ -188,7 +178,7 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     found = latest_checkpoint(checkpoints) if sb3 and checkpoints.is_dir() else None
     if not cfg.resume:
         if finished.exists():
-            held = f"a trained model of {_sb3_timesteps(finished):,} timesteps" if sb3 else "a fitted policy"
+            held = f"a trained model of {saved_timesteps(finished):,} timesteps" if sb3 else "a fitted policy"
             raise FileExistsError(
                 f"{finished} already holds {held}: the run in {run} is finished. Pass resume=true to report it "
                 f"(nothing is retrained or overwritten), or {ANOTHER_DIR}"
@@ -244,7 +234,7 @@ def _write_metrics(
 
 def _finished(cfg: DictConfig, params: SimulatorParams, run: Path, finished: Path, sb3: bool) -> dict[str, float]:
     """``resume=true`` on a finished run: say so and change nothing (unless metrics.json was never written)."""
-    held = f"holds {_sb3_timesteps(finished):,} trained timesteps" if sb3 else "holds the fitted policy"
+    held = f"holds {saved_timesteps(finished):,} trained timesteps" if sb3 else "holds the fitted policy"
     try:
         saved = json.loads((run / "metrics.json").read_text())
         metrics = {k: float(saved[k]) for k in SHOP_METRICS}
