@@ -39,18 +39,30 @@ def logit(p: float) -> float:
     return float(np.log(p / (1.0 - p)))
 
 
+def holiday_bumps(seasonality: SeasonalityParams) -> Array:
+    """``(n_holidays, 52)``: exp(-dist_h(w)^2 / (2 width_h^2)) per holiday and week of year (uplift not applied).
+
+    ``dist_h(w)`` is the circular distance in weeks between week w and the holiday's week.
+    """
+    week = np.arange(PERIODS_PER_YEAR, dtype=np.float64)
+    bumps = np.zeros((len(seasonality.holidays), PERIODS_PER_YEAR))
+    for h, holiday in enumerate(seasonality.holidays):
+        dist = np.abs(week - holiday.week)
+        dist = np.minimum(dist, PERIODS_PER_YEAR - dist)
+        bumps[h] = np.exp(-0.5 * (dist / holiday.width) ** 2)
+    return bumps
+
+
 @lru_cache(maxsize=64)
 def _calendar_tables(seasonality: SeasonalityParams) -> tuple[Array, Array]:
     week = np.arange(PERIODS_PER_YEAR, dtype=np.float64)
     cycle = seasonality.amplitude * np.cos(2.0 * np.pi * (week - seasonality.peak_week) / PERIODS_PER_YEAR)
+    bumps = holiday_bumps(seasonality)
+    uplift = np.array([holiday.uplift for holiday in seasonality.holidays])
     spikes = np.zeros(PERIODS_PER_YEAR)
-    proximity = np.zeros(PERIODS_PER_YEAR)
-    for holiday in seasonality.holidays:
-        dist = np.abs(week - holiday.week)
-        dist = np.minimum(dist, PERIODS_PER_YEAR - dist)
-        bump = np.exp(-0.5 * (dist / holiday.width) ** 2)
-        spikes += holiday.uplift * bump
-        proximity = np.maximum(proximity, bump)
+    for h in range(len(uplift)):  # summed in holiday order, as always (bit-identical seasons)
+        spikes += uplift[h] * bumps[h]
+    proximity = bumps.max(axis=0) if len(uplift) else np.zeros(PERIODS_PER_YEAR)
     season = cycle + spikes
     season.flags.writeable = False
     proximity.flags.writeable = False

@@ -77,12 +77,11 @@ class ShopLog:
 def to_shop_log(behaviour_log: pd.DataFrame, category_names: tuple[str, ...] | None = None) -> pd.DataFrame:
     """A simulated behaviour log (``generate_behaviour_log``) in the shop schema, with no latent column.
 
-    Rows of shoppers who had already churned are left out, as a shop has no row for them.
+    Every row is kept, those of shoppers who have already churned included: a shop does not know
+    who has left, so it keeps logging its offers to them (and no purchases). Dropping those rows
+    would leak each shopper's churn week into the log through its missing offers.
     """
-    churned_before = behaviour_log.groupby("shopper", sort=False)["churned"].transform(
-        lambda c: c.astype(int).cumsum().shift(fill_value=0)
-    )
-    rows = behaviour_log[churned_before.to_numpy() == 0]
+    rows = behaviour_log
     out = pd.DataFrame(
         {
             "shopper_id": rows["shopper"].to_numpy(),

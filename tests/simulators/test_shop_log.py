@@ -41,11 +41,15 @@ def test_a_simulated_log_round_trips_through_the_reader_without_latent_columns(s
     assert not read.frame["shopper_id"].isin(shop["shopper_id"].astype(str)).any()  # no raw id survives
 
 
-def test_churned_shoppers_have_no_rows_after_they_left(simulated) -> None:
+def test_churned_shoppers_keep_their_rows_so_the_log_does_not_reveal_churn(simulated) -> None:
+    """A shop keeps logging offers to shoppers it does not know have left: every row stays, no purchase after churn."""
     shop = to_shop_log(simulated)
-    left = simulated[simulated["churned"].astype(bool)].groupby("shopper")["period"].min()
-    for shopper, period in left.items():
-        assert shop.loc[shop["shopper_id"] == shopper, "period"].max() == period
+    assert len(shop) == len(simulated)
+    churn_week = simulated[simulated["churned"].astype(bool)].set_index("shopper")["period"]
+    assert len(churn_week) > 0
+    after = shop["period"].to_numpy() > shop["shopper_id"].map(churn_week).fillna(np.inf).to_numpy()
+    assert after.any() and (shop.loc[after, "discount"] > 0).any()  # offers still logged after churn
+    assert (shop.loc[after, "purchased"] == 0).all()
 
 
 def test_one_report_lists_every_kind_of_problem_with_counts_and_rows(tmp_path) -> None:

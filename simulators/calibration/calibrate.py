@@ -1,0 +1,309 @@
+"""Calibrate a scenario to a shop log: the whole procedure, from a validated log to a scenario.
+
+1. The log becomes a panel (``panel``); 20 % of shoppers (``held_out``) are set aside.
+2. Models with K = 1, 2, ... segments are fitted by maximum likelihood (``fit``), each warm-started
+   from the last; K is the one with the smallest BIC among those whose every segment has at
+   least ``MIN_SHOPPERS`` shoppers behind it (or the K asked for).
+3. Standard errors come from the observed information. A value whose error is too large to
+   say anything, or that the logging policy never exercised, is reported as not identified and
+   kept at the base scenario's value, and the model is refitted with it fixed.
+4. The held-out shoppers score the final model: log-likelihood per row and calibration by decile.
+5. The estimates become an ordinary scenario (``parameters.scenario_from_natural``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from discountsim.simulators.calibration.checks import deciles
+from discountsim.simulators.calibration.fit import (
+    FitResult,
+    fit_segments,
+    not_identified,
+    shards_of,
+    split_largest,
+    standard_errors,
+    starting_values,
+    Layout,
+)
+from discountsim.simulators.calibration.likelihood import (
+    DTYPE,
+    Calendar,
+    Fixed,
+    PanelTensors,
+    forward,
+    mixture_loglik,
+    one_step_predictions,
+)
+from discountsim.simulators.calibration.panel import MIN_SHOPPERS, Panel, build_panel, split_shoppers
+from discountsim.simulators.calibration.parameters import SPEC, default_natural, scenario_from_natural
+from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.scenarios import build_scenario
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+
+OFFER_PARAMETERS = (
+    "discount_sensitivity",
+    "gain_weight",
+    "loss_weight",
+    "reference_memory",
+    "initial_reference",
+    "fatigue_sensitivity",
+    "stock_sensitivity",
+    "forward_buying",
+    "offer_churn",
+    "fatigue_churn",
+    "fatigue_decay",
+    "stock_consumption",
+)
+"""Parameters that only offers move: none of them can be learnt from a log without offers."""
+
+
+@dataclass
+class HeldOut:
+    """Fit on shoppers the estimation never saw: per-row log-likelihood and calibration by decile."""
+
+    n_shoppers: int
+    rows: int
+    loglik_per_row: float
+    deciles: pd.DataFrame
+
+
+@dataclass
+class Calibration:
+    """Everything a calibration produced; segment-level only (no per-shopper value).
+
+    Attributes:
+        scenario: The fitted scenario as a plain mapping (``load_scenario`` accepts it).
+        params: The same, built.
+        natural: Estimates (natural units, ``parameters`` layout; segments in fit order).
+        se: Their standard errors (NaN where not estimated).
+        fits: The model fitted for each K tried (BIC path).
+        chosen: The final model.
+        not_identified: ``(parameter, segment or index, estimate, standard error, value kept)``.
+        held_out: Scores on the held-out shoppers.
+        warnings: What the user must know (not-identified values, extrapolation, the key's source).
+        n_shoppers, n_rows: Size of the log.
+        panel: The log's panel (kept in memory for the report's replays; never written).
+        fit_index, held_out_index: Shopper rows of each part.
+    """
+
+    scenario: dict
+    params: SimulatorParams
+    natural: dict[str, NDArray]
+    se: dict[str, NDArray]
+    fits: list[FitResult]
+    chosen: FitResult
+    not_identified: list[tuple[str, int, float, float, float]]
+    held_out: HeldOut
+    warnings: list[str]
+    n_shoppers: int
+    n_rows: int
+    start_week: int
+    panel: Panel = field(repr=False)
+    fit_index: NDArray[np.intp] = field(repr=False)
+    held_out_index: NDArray[np.intp] = field(repr=False)
+
+
+def _smallest_segment(fit: FitResult, n_shoppers: int) -> float:
+    return float(np.min(fit.natural["share"]) * n_shoppers)
+
+
+def _select(fits: list[FitResult], n_shoppers: int) -> FitResult:
+    admissible = [f for f in fits if _smallest_segment(f, n_shoppers) >= MIN_SHOPPERS]
+    return min(admissible or fits[:1], key=lambda f: f.bic)
+
+
+def _offer_free(panel: Panel) -> bool:
+    return not bool((panel.discount[panel.present] > 0).any())
+
+
+def calibrate(
+    frame: pd.DataFrame,
+    base: SimulatorParams,
+    segments: int | str = "auto",
+    max_segments: int = 4,
+    held_out: float = 0.2,
+    seed: int = 0,
+    start_week: int | None = None,
+    shard_size: int = 5000,
+    name: str = "calibrated",
+    max_iter: int = 300,
+    progress: Callable[[str], None] = log.info,
+) -> Calibration:
+    """Fit a scenario to a validated log (``shop_log.read_shop_log(...).frame``).
+
+    Args:
+        frame: The log, ids already hashed.
+        base: Scenario that supplies what a log cannot (margins, offer cost, calendar of holidays,
+            d_max) and the values kept for anything not identified.
+        segments: ``"auto"`` (BIC over 1..``max_segments``) or a number of segments.
+        held_out: Share of shoppers held out of the fit, in [0, 0.5].
+        seed: Seed of the held-out split.
+        start_week: Week of year of the log's first week (default: the base scenario's).
+        shard_size: Shoppers per shard of the likelihood (bounds memory; the optimum is the same).
+    """
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    panel = build_panel(frame)
+    start_week = base.seasonality.start_week if start_week is None else int(start_week)
+    fit_index, test_index = split_shoppers(panel.n_shoppers, held_out, seed)
+    fit_panel, test_panel = panel.take(fit_index), panel.take(test_index)
+    if fit_panel.n_shoppers < MIN_SHOPPERS:
+        raise DiscountSimInputError(f"held_out: leaves {fit_panel.n_shoppers} shoppers to fit; at least {MIN_SHOPPERS} needed")
+    calendar = Calendar.of(base, start_week, panel.n_periods)
+    fixed = Fixed.of(base)
+    shards = shards_of(PanelTensors.of(fit_panel), shard_size)
+    categories = panel.category_names
+    warnings: list[str] = []
+    kept_always: set[tuple[str, int]] = set()
+    if _offer_free(panel):
+        warnings.append("the log has no offers: every response to discounts is not identified and kept at the base scenario's value")
+
+    def kept_for(k: int) -> set[tuple[str, int]]:
+        if not _offer_free(panel):
+            return set()
+        return {(n, j) for n in OFFER_PARAMETERS for j in range(k if SPEC[n].shape == "segment" else 1)}
+
+    window = fit_panel.present.sum(axis=1)
+    rates = fit_panel.purchased.sum(axis=1) / np.maximum(window, 1)
+    counts = [int(segments)] if segments != "auto" else list(range(1, int(max_segments) + 1))
+    fits: list[FitResult] = []
+    previous: FitResult | None = None
+    for k in counts:
+        defaults = default_natural(base, k, categories)
+        if previous is not None and previous.n_segments == k - 1:
+            start = split_largest(previous.natural)
+        else:
+            start = starting_values(defaults, rates, k)
+        fit = fit_segments(k, start, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_for(k), max_iter, progress)
+        fits.append(fit)
+        previous = fit
+        if segments == "auto" and len(fits) >= 2 and fit.bic > fits[-2].bic:
+            progress(f"BIC rose from K={k - 1} to K={k}: stopping the path")
+            break
+        if segments == "auto" and _smallest_segment(fit, panel.n_shoppers) < MIN_SHOPPERS:
+            progress(f"K={k} has a segment with fewer than {MIN_SHOPPERS} shoppers: stopping the path")
+            break
+    chosen = _select(fits, panel.n_shoppers)
+    k = chosen.n_segments
+    defaults = default_natural(base, k, categories)
+    layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
+    progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
+    se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
+    weak = not_identified(chosen.natural, se)
+    for n, j in weak:
+        progress(f"  not identified: {n}[{j}] = {np.atleast_1d(chosen.natural[n])[j]:.4g} (se {np.atleast_1d(se[n])[j]:.3g})")
+    if weak:
+        kept = kept_for(k) | set(weak)
+        progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
+        chosen = fit_segments(k, chosen.natural, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept, max_iter, progress)
+        se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
+        kept_always = kept
+    else:
+        kept_always = kept_for(k)
+    unidentified = [
+        (n, j, float(np.atleast_1d(chosen.natural[n])[j]), float("inf"), float(np.atleast_1d(defaults[n])[j]))
+        for n, j in sorted(kept_always)
+    ]
+    for n, j, *_ in unidentified:
+        where = f"{n}[{j}]" if SPEC[n].shape != "population" else n
+        warnings.append(f"{where} ({SPEC[n].meaning}) is not identified by this log; kept at the base value")
+    logged_max = float(panel.discount[panel.present].max()) if panel.n_rows else 0.0
+    if 0 < logged_max < base.d_max - 1e-9:
+        warnings.append(
+            f"the deepest logged discount is {logged_max:.2f}; responses between it and d_max = {base.d_max} are extrapolated"
+        )
+    held = score_held_out(chosen, test_panel, calendar, fixed, shard_size)
+    shares = np.bincount(panel.category, minlength=len(categories)) / panel.n_shoppers
+    scenario = scenario_from_natural(chosen.natural, base, categories, shares, name, start_week)
+    params = build_scenario(**scenario)
+    return Calibration(
+        scenario, params, chosen.natural, se, fits, chosen, unidentified, held, warnings,
+        panel.n_shoppers, panel.n_rows, start_week, panel, fit_index, test_index,
+    )
+
+
+def _tensors(natural: dict[str, NDArray]) -> dict[str, torch.Tensor]:
+    return {k: torch.tensor(np.asarray(v), dtype=DTYPE) for k, v in natural.items()}
+
+
+def predictions(
+    natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int = 5000
+) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
+    """One-step forecasts P(buy | earlier weeks) and outcomes of every row in the shoppers' windows, and the
+    purchase log-likelihood (churn marginalised, segments mixed; baskets not scored)."""
+    nat = _tensors(natural)
+    predicted, observed, loglik = [], [], 0.0
+    with torch.no_grad():
+        for shard in shards_of(PanelTensors.of(panel), shard_size):
+            fwd = forward(nat, shard, calendar, fixed, keep_predictions=True)
+            here = shard.present.numpy()
+            predicted.append(one_step_predictions(nat, fwd).numpy()[here])
+            observed.append(shard.purchased.numpy()[here])
+            loglik += float(mixture_loglik(nat, fwd, baskets=False).sum())
+    return np.concatenate(predicted), np.concatenate(observed), loglik
+
+
+def score_held_out(fit: FitResult, panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int) -> HeldOut:
+    """The held-out shoppers' purchase log-likelihood per row and the decile table of one-step forecasts."""
+    predicted, observed, loglik = predictions(fit.natural, panel, calendar, fixed, shard_size)
+    rows = int(observed.size)
+    return HeldOut(panel.n_shoppers, rows, loglik / max(rows, 1), deciles(predicted, observed))
+
+
+def loglik_per_row(natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed) -> float:
+    """Purchase log-likelihood per row of ``panel`` under ``natural`` (e.g. the true scenario's values)."""
+    _, observed, loglik = predictions(natural, panel, calendar, fixed)
+    return loglik / max(int(observed.size), 1)
+
+
+def bic_table(fits: list[FitResult], chosen: FitResult) -> pd.DataFrame:
+    """One row per K tried: log-likelihood, values estimated, BIC, smallest segment share, chosen."""
+    return pd.DataFrame(
+        [
+            {
+                "segments": f.n_segments,
+                "loglik": f.loglik,
+                "values": f.n_free,
+                "bic": f.bic,
+                "smallest_share": float(np.min(f.natural["share"])),
+                "converged": f.converged,
+                "seconds": f.seconds,
+                "chosen": f.n_segments == chosen.n_segments,
+            }
+            for f in fits
+        ]
+    )
+
+
+def parameter_table(cal: Calibration) -> pd.DataFrame:
+    """Every value: estimate, 95 % interval (observed information, delta method), status. Segments by share."""
+    order = np.argsort(-np.asarray(cal.natural["share"]), kind="stable")
+    kept = {(n, j) for n, j, *_ in cal.not_identified}
+    rows = []
+    for name in (*SPEC, "share"):
+        est, err = np.atleast_1d(cal.natural[name]), np.atleast_1d(cal.se[name])
+        shape = SPEC[name].shape if name in SPEC else "segment"
+        indices = order if shape == "segment" else range(est.size)
+        for rank, j in enumerate(indices, start=1):
+            label = f"segment_{rank}" if shape == "segment" else (cal.panel.category_names[j] if shape == "category" else str(j) if est.size > 1 else "")
+            status = "kept at base (not identified)" if (name, j) in kept else ("fixed (reference)" if math.isnan(err[j]) else "estimated")
+            rows.append(
+                {
+                    "parameter": name,
+                    "where": label,
+                    "estimate": float(est[j]),
+                    "low": float(est[j] - 1.96 * err[j]) if status == "estimated" else math.nan,
+                    "high": float(est[j] + 1.96 * err[j]) if status == "estimated" else math.nan,
+                    "status": status,
+                }
+            )
+    return pd.DataFrame(rows)

@@ -1,0 +1,309 @@
+"""Maximum-likelihood fit of the latent-class dynamic logit: optimiser, intervals, identification, BIC.
+
+The free parameters are packed into one unconstrained vector (``Layout``); L-BFGS with a
+strong-Wolfe line search (torch) maximises the mean log-likelihood of the fitting shoppers. The
+log can be cut into shards of shoppers: each shard's likelihood and gradient are computed in
+turn and summed, so memory is bounded by the shard while the optimum is the full-batch one.
+Intervals come from the observed information (the Hessian at the optimum) and the delta method.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from discountsim.simulators.calibration.likelihood import (
+    DTYPE,
+    Calendar,
+    Fixed,
+    PanelTensors,
+    forward,
+    mixture_loglik,
+    to_natural,
+    to_unconstrained,
+)
+from discountsim.simulators.calibration.parameters import SPEC, SPECS
+from numpy.typing import NDArray
+
+log = logging.getLogger(__name__)
+NAMES = (*(s.name for s in SPECS), "share")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where each parameter's values sit in the flat unconstrained vector (shares: K logits, first fixed at 0)."""
+
+    sizes: dict[str, int]
+
+    @property
+    def slices(self) -> dict[str, slice]:
+        out, start = {}, 0
+        for name in NAMES:
+            out[name] = slice(start, start + self.sizes[name])
+            start += self.sizes[name]
+        return out
+
+    @property
+    def size(self) -> int:
+        return sum(self.sizes.values())
+
+    def pack(self, natural: dict[str, NDArray]) -> NDArray[np.float64]:
+        theta = np.zeros(self.size)
+        for name, where in self.slices.items():
+            theta[where] = np.atleast_1d(to_unconstrained(name, natural[name]))
+        return theta
+
+    def unpack(self, theta: torch.Tensor) -> dict[str, torch.Tensor]:
+        nat = {}
+        for name, where in self.slices.items():
+            value = to_natural(name, theta[where])
+            nat[name] = value.reshape(()) if SPEC.get(name) is not None and SPEC[name].shape == "population" else value
+        return nat
+
+    def labels(self) -> list[tuple[str, int]]:
+        """(parameter, index) of every entry, in vector order."""
+        return [(name, j) for name in NAMES for j in range(self.sizes[name])]
+
+
+@dataclass
+class FitResult:
+    """One fitted model.
+
+    Attributes:
+        n_segments: K.
+        natural: Estimates in natural units (``parameters`` dict layout).
+        theta: The unconstrained vector at the optimum.
+        free: ``(size,)`` which entries were estimated (the rest kept at the base value).
+        loglik: Log-likelihood of the fitting shoppers (purchases and baskets).
+        n_free: Number of estimated values (the share logit of the first segment is not one).
+        bic: -2 loglik + n_free log(n_shoppers).
+        seconds: Wall time of the optimisation.
+        converged: The optimiser stopped on its gradient or change tolerance, not its iteration cap.
+        se: Natural-unit standard errors (NaN where kept fixed or where the information is singular).
+    """
+
+    n_segments: int
+    natural: dict[str, NDArray]
+    theta: NDArray[np.float64]
+    free: NDArray[np.bool_]
+    loglik: float
+    n_free: int
+    bic: float
+    seconds: float
+    converged: bool
+    iterations: int
+    se: dict[str, NDArray] = field(default_factory=dict)
+
+
+def shards_of(data: PanelTensors, shard_size: int) -> list[PanelTensors]:
+    """The panel cut into consecutive shards of at most ``shard_size`` shoppers."""
+    n = data.discount.shape[0]
+    return [data.take(slice(i, i + shard_size)) for i in range(0, n, shard_size)]
+
+
+def total_loglik(
+    layout: Layout, theta: torch.Tensor, shards: Sequence[PanelTensors], calendar: Calendar, fixed: Fixed
+) -> torch.Tensor:
+    """Sum of the shoppers' log-likelihoods over all shards (differentiable in ``theta``)."""
+    nat = layout.unpack(theta)
+    return sum(mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() for shard in shards)
+
+
+def optimise(
+    layout: Layout,
+    start: NDArray[np.float64],
+    free: NDArray[np.bool_],
+    shards: Sequence[PanelTensors],
+    calendar: Calendar,
+    fixed: Fixed,
+    max_iter: int = 400,
+    gradient_tolerance: float = 1e-6,
+) -> tuple[NDArray[np.float64], float, bool, int]:
+    """Maximise the log-likelihood over the ``free`` entries from ``start``: (theta, loglik, converged, iterations)."""
+    n_total = sum(int(s.discount.shape[0]) for s in shards)
+    base = torch.tensor(start, dtype=DTYPE)
+    mask = torch.tensor(free)
+    x = base[mask].clone().requires_grad_(True)
+    opt = torch.optim.LBFGS(
+        [x], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
+        tolerance_grad=gradient_tolerance, tolerance_change=1e-10,
+    )
+    evaluations = [0]
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        total = 0.0
+        for shard in shards:  # gradients accumulate shard by shard: memory of one shard at a time
+            theta = base.masked_scatter(mask, x)
+            nat = layout.unpack(theta)
+            loss = -mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() / n_total
+            loss.backward()
+            total += float(loss.detach())
+        evaluations[0] += 1
+        return torch.tensor(total, dtype=DTYPE)
+
+    opt.step(closure)
+    state = opt.state[opt._params[0]]
+    iterations = int(state.get("n_iter", 0))
+    with torch.no_grad():
+        theta = base.masked_scatter(mask, x.detach())
+        loglik = float(total_loglik(layout, theta, shards, calendar, fixed))
+    converged = iterations < max_iter and math.isfinite(loglik)
+    return theta.numpy(), loglik, converged, iterations
+
+
+def standard_errors(
+    layout: Layout,
+    theta: NDArray[np.float64],
+    free: NDArray[np.bool_],
+    shards: Sequence[PanelTensors],
+    calendar: Calendar,
+    fixed: Fixed,
+) -> dict[str, NDArray]:
+    """Natural-unit standard errors from the observed information (inverse Hessian, delta method).
+
+    Entries kept fixed get NaN; a singular information matrix gives NaN for the entries it leaves
+    undetermined (pseudo-inverse with a relative eigenvalue floor).
+    """
+    base = torch.tensor(theta, dtype=DTYPE)
+    mask = torch.tensor(free)
+    x0 = base[mask].clone()
+
+    def gradient(x: NDArray[np.float64]) -> NDArray[np.float64]:
+        total = np.zeros(x.size)
+        for shard in shards:  # shard by shard, as in the fit: bounded memory
+            xt = torch.tensor(x, dtype=DTYPE, requires_grad=True)
+            nll = -total_loglik(layout, base.masked_scatter(mask, xt), [shard], calendar, fixed)
+            nll.backward()
+            total += xt.grad.numpy()
+        return total
+
+    # Central differences of the exact gradient: 2 P gradient passes, each one shard at a time.
+    x = x0.numpy()
+    step = 1e-4
+    hessian = np.empty((x.size, x.size))
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = step
+        hessian[:, j] = (gradient(x + e) - gradient(x - e)) / (2.0 * step)
+    hessian = 0.5 * (hessian + hessian.T)
+    values, vectors = np.linalg.eigh(hessian)
+    floor = max(values.max(), 1e-12) * 1e-9
+    good = values > floor
+    cov_free = (vectors[:, good] / values[good]) @ vectors[:, good].T
+    weak = np.abs(vectors[:, ~good]).max(axis=1) > 0.1 if (~good).any() else np.zeros(len(values), dtype=bool)
+
+    def flat_natural(x: torch.Tensor) -> torch.Tensor:
+        nat = layout.unpack(base.masked_scatter(mask, x))
+        return torch.cat([nat[name].reshape(-1) for name in NAMES])
+
+    jac = torch.autograd.functional.jacobian(flat_natural, x0).numpy()
+    var = np.einsum("ij,jk,ik->i", jac, cov_free, jac)
+    se_flat = np.sqrt(np.maximum(var, 0.0))
+    # Entries that load on an unidentified direction, or that were not estimated, have no standard error.
+    touched_by_weak = (np.abs(jac[:, weak]).max(axis=1) > 1e-9) if weak.any() else np.zeros(len(se_flat), dtype=bool)
+    se_flat[touched_by_weak] = np.inf
+    se_flat[~_natural_free(layout, free)] = np.nan
+    out, start = {}, 0
+    for name in NAMES:
+        size = layout.sizes[name]
+        out[name] = se_flat[start : start + size]
+        start += size
+    return out
+
+
+def _natural_free(layout: Layout, free: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    # The natural entries have the same layout as theta; a share depends on every free share logit.
+    out = free.copy()
+    shares = layout.slices["share"]
+    out[shares] = free[shares].any()
+    return out
+
+
+def not_identified(natural: dict[str, NDArray], se: dict[str, NDArray]) -> list[tuple[str, int]]:
+    """(parameter, index) entries whose standard error exceeds half of max(|estimate|, the parameter's scale)."""
+    out = []
+    for spec in SPECS:
+        est, err = np.atleast_1d(natural[spec.name]), np.atleast_1d(se[spec.name])
+        for j in range(est.size):
+            if np.isnan(err[j]):
+                continue  # kept fixed: not estimated
+            if not np.isfinite(err[j]) or err[j] > 0.5 * max(abs(float(est[j])), spec.scale):
+                out.append((spec.name, j))
+    return out
+
+
+def fit_segments(
+    n_segments: int,
+    start: dict[str, NDArray],
+    defaults: dict[str, NDArray],
+    shards: Sequence[PanelTensors],
+    calendar: Calendar,
+    fixed: Fixed,
+    n_shoppers: int,
+    kept: set[tuple[str, int]] | None = None,
+    max_iter: int = 400,
+    progress: Callable[[str], None] | None = None,
+) -> FitResult:
+    """Fit a K-segment model from ``start``; entries in ``kept`` stay at their ``defaults`` value."""
+    sizes = {name: int(np.atleast_1d(start[name]).size) for name in NAMES}
+    layout = Layout(sizes)
+    init = {name: np.array(start[name], dtype=np.float64, copy=True) for name in NAMES}
+    free = np.ones(layout.size, dtype=bool)
+    free[layout.slices["share"].start] = False  # the first share logit is the reference (0)
+    free[layout.slices["category_log_scale"].start] = False  # basket values are in the first category's units
+    for name, j in kept or set():
+        init[name] = np.atleast_1d(init[name]).copy()
+        init[name][j] = np.atleast_1d(defaults[name])[j]
+        free[layout.slices[name].start + j] = False
+    began = time.perf_counter()
+    theta, loglik, converged, iterations = optimise(layout, layout.pack(init), free, shards, calendar, fixed, max_iter)
+    seconds = time.perf_counter() - began
+    with torch.no_grad():
+        natural = {k: v.numpy().copy() for k, v in layout.unpack(torch.tensor(theta, dtype=DTYPE)).items()}
+    n_free = int(free.sum())
+    result = FitResult(
+        n_segments, natural, theta, free, loglik, n_free, -2.0 * loglik + n_free * math.log(n_shoppers),
+        seconds, converged, iterations,
+    )
+    if progress:
+        progress(
+            f"K={n_segments}: log-likelihood {loglik:,.1f}, BIC {result.bic:,.1f}, "
+            f"{iterations} iterations, {seconds:.1f} s{'' if converged else ' (iteration cap reached)'}"
+        )
+    return result
+
+
+def starting_values(defaults: dict[str, NDArray], rates: NDArray[np.float64], n_segments: int) -> dict[str, NDArray]:
+    """Defaults with segments spread over the quantiles of the shoppers' purchase rates (logit)."""
+    start = {k: np.array(v, dtype=np.float64, copy=True) for k, v in defaults.items()}
+    q = (np.arange(n_segments) + 0.5) / n_segments
+    rate = np.clip(np.quantile(rates, q), 0.005, 0.95)
+    start["intent"] = np.log(rate / (1.0 - rate))
+    start["share"] = np.full(n_segments, 1.0 / n_segments)
+    return start
+
+
+def split_largest(natural: dict[str, NDArray], spread: float = 0.6) -> dict[str, NDArray]:
+    """A K+1-segment start from a K-segment fit: the largest segment split in two, intents moved apart.
+
+    Warm starts make the path over K cheap and keep each model at least as good as the last.
+    """
+    k = int(np.argmax(natural["share"]))
+    out = {}
+    for name, value in natural.items():
+        value = np.asarray(value, dtype=np.float64)
+        if name == "share" or (SPEC.get(name) is not None and SPEC[name].shape == "segment"):
+            value = np.append(value, value[k])
+        out[name] = value.copy()
+    out["share"][k] *= 0.5
+    out["share"][-1] = out["share"][k]
+    out["intent"][k] -= spread / 2
+    out["intent"][-1] += spread / 2
+    out["discount_sensitivity"][-1] *= 1.5
+    return out
