@@ -13,6 +13,7 @@ from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
 from discountsim.agents.registry import POLICIES, make_policy
 from discountsim.agents.rule_based import RuleBasedPolicy
 from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
+from discountsim.agents.twin import TwinPolicy
 from discountsim.agents.supervised import (
     FitReport,
     SupervisedPolicy,
@@ -38,6 +39,7 @@ __all__ = [
     "RandomPolicy",
     "RuleBasedPolicy",
     "SupervisedPolicy",
+    "TwinPolicy",
     "UniformPolicy",
     "agent_config",
     "evaluate",

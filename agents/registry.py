@@ -9,6 +9,7 @@ from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, Uniform
 from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
 from discountsim.agents.rule_based import RuleBasedPolicy
 from discountsim.agents.supervised import SupervisedPolicy
+from discountsim.agents.twin import TwinPolicy
 
 POLICIES: dict[str, type[DiscountPolicy]] = {
     cls.name: cls
@@ -20,6 +21,7 @@ POLICIES: dict[str, type[DiscountPolicy]] = {
         SupervisedPolicy,
         MyopicOraclePolicy,
         OraclePolicy,
+        TwinPolicy,
     )
 }
 

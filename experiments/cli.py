@@ -21,6 +21,7 @@ COMMANDS = {
     "stress": "discountsim.experiments.stress",
     "regress": "discountsim.experiments.regress",
     "export-log": "discountsim.experiments.export_log",
+    "calibrate": "discountsim.experiments.calibrate",
     "benchmark": "discountsim.experiments.benchmark",
 }
 

@@ -54,6 +54,18 @@ from omegaconf.errors import OmegaConfBaseException
 
 
 @dataclass(frozen=True)
+class SegmentsSpec(Spec):
+    """``auto`` or a number of segments in [1, 12]."""
+
+    def check(self, path: str, value: Any, ctx: Context) -> Any:
+        if value == "auto":
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 12:
+            raise fail(path, value, "auto, or an integer number of segments in [1, 12]")
+        return value
+
+
+@dataclass(frozen=True)
 class PolicySpec(Spec):
     """One policy entry (see ``experiments.policies``): a built-in name, a checkpoint path, a
     ``'package.module:Class'``, or a mapping with exactly one of ``name``/``path``/``target``,
@@ -253,6 +265,24 @@ JOB_SCHEMAS: dict[str, Record] = {
             "out": Optional(Str(what="a .csv or .parquet path")),
         },
         required=("simulator", "n_shoppers", "horizon", "logging", "exploration", "seed"),
+        ignored=_IGNORED,
+    ),
+    "calibrate": Record(
+        {
+            "simulator": SIMULATOR,
+            "data": Optional(Str(what="a .csv or .parquet log path")),
+            "out": Str(what="a .yaml path for the fitted scenario"),
+            "segments": SegmentsSpec(),
+            "max_segments": Int(1, 12),
+            "held_out": Num(0.0, 0.5),
+            "seed": SEED,
+            "start_week": Optional(Int(0, 51)),
+            "shard_size": Int(50, 10_000_000),
+            "max_iter": Int(1, 100_000),
+            "key_file": Optional(Str(what="a path to a file holding the id-hashing key")),
+            "name": Optional(Str(what="a scenario name")),
+        },
+        required=("simulator", "out", "segments", "max_segments", "held_out", "seed", "shard_size", "max_iter"),
         ignored=_IGNORED,
     ),
     "regress": Record(

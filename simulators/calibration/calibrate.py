@@ -24,13 +24,14 @@ import torch
 from discountsim.simulators.calibration.checks import deciles
 from discountsim.simulators.calibration.fit import (
     FitResult,
+    Layout,
+    at_bound,
     fit_segments,
     not_identified,
     shards_of,
     split_largest,
     standard_errors,
     starting_values,
-    Layout,
 )
 from discountsim.simulators.calibration.likelihood import (
     DTYPE,
@@ -157,7 +158,9 @@ def calibrate(
     fit_index, test_index = split_shoppers(panel.n_shoppers, held_out, seed)
     fit_panel, test_panel = panel.take(fit_index), panel.take(test_index)
     if fit_panel.n_shoppers < MIN_SHOPPERS:
-        raise DiscountSimInputError(f"held_out: leaves {fit_panel.n_shoppers} shoppers to fit; at least {MIN_SHOPPERS} needed")
+        raise DiscountSimInputError(
+            f"held_out: leaves {fit_panel.n_shoppers} shoppers to fit; at least {MIN_SHOPPERS} needed"
+        )
     calendar = Calendar.of(base, start_week, panel.n_periods)
     fixed = Fixed.of(base)
     shards = shards_of(PanelTensors.of(fit_panel), shard_size)
@@ -165,7 +168,9 @@ def calibrate(
     warnings: list[str] = []
     kept_always: set[tuple[str, int]] = set()
     if _offer_free(panel):
-        warnings.append("the log has no offers: every response to discounts is not identified and kept at the base scenario's value")
+        warnings.append(
+            "the log has no offers: every response to discounts is not identified and kept at the base scenario's value"
+        )
 
     def kept_for(k: int) -> set[tuple[str, int]]:
         if not _offer_free(panel):
@@ -183,7 +188,9 @@ def calibrate(
             start = split_largest(previous.natural)
         else:
             start = starting_values(defaults, rates, k)
-        fit = fit_segments(k, start, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_for(k), max_iter, progress)
+        fit = fit_segments(
+            k, start, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_for(k), max_iter, progress
+        )
         fits.append(fit)
         previous = fit
         if segments == "auto" and len(fits) >= 2 and fit.bic > fits[-2].bic:
@@ -198,17 +205,21 @@ def calibrate(
     layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
     se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
-    weak = not_identified(chosen.natural, se)
-    for n, j in weak:
-        progress(f"  not identified: {n}[{j}] = {np.atleast_1d(chosen.natural[n])[j]:.4g} (se {np.atleast_1d(se[n])[j]:.3g})")
-    if weak:
-        kept = kept_for(k) | set(weak)
+    kept_always = kept_for(k)
+    for _ in range(3):  # refit until every estimated value is informative (each round fixes more)
+        weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
+        if not weak:
+            break
+        for n, j in weak:
+            progress(
+                f"  not identified: {n}[{j}] = {np.atleast_1d(chosen.natural[n])[j]:.4g} (se {np.atleast_1d(se[n])[j]:.3g})"
+            )
+        kept_always |= set(weak)
         progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
-        chosen = fit_segments(k, chosen.natural, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept, max_iter, progress)
+        chosen = fit_segments(
+            k, chosen.natural, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_always, max_iter, progress
+        )
         se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
-        kept_always = kept
-    else:
-        kept_always = kept_for(k)
     unidentified = [
         (n, j, float(np.atleast_1d(chosen.natural[n])[j]), float("inf"), float(np.atleast_1d(defaults[n])[j]))
         for n, j in sorted(kept_always)
@@ -226,8 +237,21 @@ def calibrate(
     scenario = scenario_from_natural(chosen.natural, base, categories, shares, name, start_week)
     params = build_scenario(**scenario)
     return Calibration(
-        scenario, params, chosen.natural, se, fits, chosen, unidentified, held, warnings,
-        panel.n_shoppers, panel.n_rows, start_week, panel, fit_index, test_index,
+        scenario,
+        params,
+        chosen.natural,
+        se,
+        fits,
+        chosen,
+        unidentified,
+        held,
+        warnings,
+        panel.n_shoppers,
+        panel.n_rows,
+        start_week,
+        panel,
+        fit_index,
+        test_index,
     )
 
 
@@ -294,8 +318,19 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
         shape = SPEC[name].shape if name in SPEC else "segment"
         indices = order if shape == "segment" else range(est.size)
         for rank, j in enumerate(indices, start=1):
-            label = f"segment_{rank}" if shape == "segment" else (cal.panel.category_names[j] if shape == "category" else str(j) if est.size > 1 else "")
-            status = "kept at base (not identified)" if (name, j) in kept else ("fixed (reference)" if math.isnan(err[j]) else "estimated")
+            label = (
+                f"segment_{rank}"
+                if shape == "segment"
+                else (cal.panel.category_names[j] if shape == "category" else str(j) if est.size > 1 else "")
+            )
+            if (name, j) in kept:
+                status = "kept at base (not identified)"
+            elif math.isnan(err[j]):
+                status = "fixed (reference)"
+            elif at_bound(name, float(est[j])):
+                status = "at bound"
+            else:
+                status = "estimated"
             rows.append(
                 {
                     "parameter": name,
@@ -303,6 +338,7 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
                     "estimate": float(est[j]),
                     "low": float(est[j] - 1.96 * err[j]) if status == "estimated" else math.nan,
                     "high": float(est[j] + 1.96 * err[j]) if status == "estimated" else math.nan,
+                    "se": float(err[j]) if status == "estimated" else math.nan,
                     "status": status,
                 }
             )

@@ -30,7 +30,9 @@ def replay(params: SimulatorParams, discount: NDArray[np.float64], seed: int) ->
         purchased[:, t] = outcome.purchased
         basket[:, t] = outcome.basket_value
     present = np.ones((n, n_periods), dtype=bool)
-    return Panel(offered, purchased, basket, present, np.zeros(n, dtype=np.int64), ("all",), 0, np.array([""] * n, dtype=object))
+    return Panel(
+        offered, purchased, basket, present, np.zeros(n, dtype=np.int64), ("all",), 0, np.array([""] * n, dtype=object)
+    )
 
 
 def rate_by_discount(panel: Panel) -> pd.Series:
@@ -64,5 +66,7 @@ def deciles(predicted: NDArray[np.float64], observed: NDArray[np.float64]) -> pd
     rows = []
     for j, g in enumerate(groups, start=1):
         pred, obs = float(predicted[g].mean()), float(observed[g].mean())
-        rows.append({"decile": j, "predicted": pred, "observed": obs, "rows": int(g.size), "gap_pp": 100 * (obs - pred)})
+        rows.append(
+            {"decile": j, "predicted": pred, "observed": obs, "rows": int(g.size), "gap_pp": 100 * (obs - pred)}
+        )
     return pd.DataFrame(rows)

@@ -114,6 +114,17 @@ def total_loglik(
     return sum(mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() for shard in shards)
 
 
+CHUNK = 25
+"""L-BFGS iterations between two checks of progress."""
+PROGRESS_TOLERANCE = 2e-4
+"""Stop when ``CHUNK`` iterations raise the log-likelihood by less than this per shopper.
+
+Past that point the optimiser only drifts along flat directions (values the log hardly
+informs), which the identification step then reports; differences between models (BIC) are
+orders of magnitude larger.
+"""
+
+
 def optimise(
     layout: Layout,
     start: NDArray[np.float64],
@@ -121,7 +132,7 @@ def optimise(
     shards: Sequence[PanelTensors],
     calendar: Calendar,
     fixed: Fixed,
-    max_iter: int = 400,
+    max_iter: int = 300,
     gradient_tolerance: float = 1e-6,
 ) -> tuple[NDArray[np.float64], float, bool, int]:
     """Maximise the log-likelihood over the ``free`` entries from ``start``: (theta, loglik, converged, iterations)."""
@@ -130,30 +141,40 @@ def optimise(
     mask = torch.tensor(free)
     x = base[mask].clone().requires_grad_(True)
     opt = torch.optim.LBFGS(
-        [x], lr=1.0, max_iter=max_iter, history_size=20, line_search_fn="strong_wolfe",
-        tolerance_grad=gradient_tolerance, tolerance_change=1e-10,
+        [x],
+        lr=1.0,
+        max_iter=CHUNK,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=gradient_tolerance,
+        tolerance_change=1e-12,
     )
-    evaluations = [0]
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
         total = 0.0
         for shard in shards:  # gradients accumulate shard by shard: memory of one shard at a time
-            theta = base.masked_scatter(mask, x)
-            nat = layout.unpack(theta)
+            nat = layout.unpack(base.masked_scatter(mask, x))
             loss = -mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() / n_total
             loss.backward()
             total += float(loss.detach())
-        evaluations[0] += 1
         return torch.tensor(total, dtype=DTYPE)
 
-    opt.step(closure)
-    state = opt.state[opt._params[0]]
-    iterations = int(state.get("n_iter", 0))
+    previous = math.inf
+    converged = False
+    iterations = 0
+    while iterations < max_iter:
+        loss = float(opt.step(closure))
+        done = int(opt.state[opt._params[0]].get("n_iter", 0))
+        stalled = done - iterations < CHUNK  # L-BFGS stopped on its own tolerances
+        iterations = done
+        if stalled or (previous - loss) * n_total < PROGRESS_TOLERANCE * n_total or not math.isfinite(loss):
+            converged = math.isfinite(loss)
+            break
+        previous = loss
     with torch.no_grad():
         theta = base.masked_scatter(mask, x.detach())
         loglik = float(total_loglik(layout, theta, shards, calendar, fixed))
-    converged = iterations < max_iter and math.isfinite(loglik)
     return theta.numpy(), loglik, converged, iterations
 
 
@@ -225,14 +246,34 @@ def _natural_free(layout: Layout, free: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return out
 
 
+BOUND_TOLERANCE = 1e-3
+
+
+def at_bound(name: str, value: float) -> bool:
+    """The estimate sits on the edge of its allowed range (0 for a non-negative value, 0 or 1 for a fraction).
+
+    There the likelihood is flat in the unconstrained coordinate, so the observed information says
+    nothing; the estimate is reported as "at the bound" (the data push it there), not as unidentified.
+    """
+    transform = SPEC[name].transform if name in SPEC else "identity"
+    if transform == "positive":
+        return value < BOUND_TOLERANCE
+    if transform == "unit":
+        return value < BOUND_TOLERANCE or value > 1.0 - BOUND_TOLERANCE
+    return False
+
+
 def not_identified(natural: dict[str, NDArray], se: dict[str, NDArray]) -> list[tuple[str, int]]:
-    """(parameter, index) entries whose standard error exceeds half of max(|estimate|, the parameter's scale)."""
+    """(parameter, index) entries whose standard error exceeds half of max(|estimate|, the parameter's scale).
+
+    Entries kept fixed (NaN error) and estimates at a bound of their range are not listed.
+    """
     out = []
     for spec in SPECS:
         est, err = np.atleast_1d(natural[spec.name]), np.atleast_1d(se[spec.name])
         for j in range(est.size):
-            if np.isnan(err[j]):
-                continue  # kept fixed: not estimated
+            if np.isnan(err[j]) or at_bound(spec.name, float(est[j])):
+                continue
             if not np.isfinite(err[j]) or err[j] > 0.5 * max(abs(float(est[j])), spec.scale):
                 out.append((spec.name, j))
     return out
@@ -247,7 +288,7 @@ def fit_segments(
     fixed: Fixed,
     n_shoppers: int,
     kept: set[tuple[str, int]] | None = None,
-    max_iter: int = 400,
+    max_iter: int = 300,
     progress: Callable[[str], None] | None = None,
 ) -> FitResult:
     """Fit a K-segment model from ``start``; entries in ``kept`` stay at their ``defaults`` value."""
@@ -268,8 +309,16 @@ def fit_segments(
         natural = {k: v.numpy().copy() for k, v in layout.unpack(torch.tensor(theta, dtype=DTYPE)).items()}
     n_free = int(free.sum())
     result = FitResult(
-        n_segments, natural, theta, free, loglik, n_free, -2.0 * loglik + n_free * math.log(n_shoppers),
-        seconds, converged, iterations,
+        n_segments,
+        natural,
+        theta,
+        free,
+        loglik,
+        n_free,
+        -2.0 * loglik + n_free * math.log(n_shoppers),
+        seconds,
+        converged,
+        iterations,
     )
     if progress:
         progress(

@@ -79,7 +79,11 @@ class Calendar:
         week = (start_week + np.arange(n_periods)) % PERIODS_PER_YEAR
         angle = 2.0 * np.pi * week / PERIODS_PER_YEAR
         bumps = dynamics.holiday_bumps(base.seasonality)[:, week]
-        return cls(torch.tensor(np.cos(angle), dtype=DTYPE), torch.tensor(np.sin(angle), dtype=DTYPE), torch.tensor(bumps, dtype=DTYPE))
+        return cls(
+            torch.tensor(np.cos(angle), dtype=DTYPE),
+            torch.tensor(np.sin(angle), dtype=DTYPE),
+            torch.tensor(bumps, dtype=DTYPE),
+        )
 
     def season(self, nat: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(T,)`` season(t) in logit units."""
@@ -151,8 +155,13 @@ class PanelTensors:
         """The shoppers at ``index`` (a slice of rows)."""
         week = self.week[index]
         return PanelTensors(
-            self.discount[index], self.purchased[index], self.log_basket[index], self.present[index],
-            week, self.category[index], self.all_start_together,
+            self.discount[index],
+            self.purchased[index],
+            self.log_basket[index],
+            self.present[index],
+            week,
+            self.category[index],
+            self.all_start_together,
         )
 
 
@@ -189,7 +198,11 @@ def forward(
     r = nat["initial_reference"].expand(n, k)
     f = torch.zeros(n, 1, dtype=DTYPE)
     s = torch.zeros(n, k, dtype=DTYPE)
-    recency0 = nat["initial_recency"] if "initial_recency" in nat else torch.as_tensor(initial_recency(a.detach().numpy()), dtype=DTYPE)
+    recency0 = (
+        nat["initial_recency"]
+        if "initial_recency" in nat
+        else torch.as_tensor(initial_recency(a.detach().numpy()), dtype=DTYPE)
+    )
     rec = recency0.expand(n, k)
     sat = torch.sigmoid(a).expand(n, k)
     alive = torch.ones(n, k, dtype=DTYPE)

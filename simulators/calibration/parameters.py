@@ -240,7 +240,10 @@ def scenario_from_natural(
             "offer_churn": f("offer_churn", k),
             "stock_sensitivity": {"mean": f("stock_sensitivity", k), "sd": 0.0},
             "forward_buying": {"mean": f("forward_buying", k), "sd": 0.0},
-            "basket_value": {"mean": round(math.exp(float(natural["log_basket_value"][k])), 4), "sd": f("basket_sd", k)},
+            "basket_value": {
+                "mean": round(math.exp(float(natural["log_basket_value"][k])), 4),
+                "sd": f("basket_sd", k),
+            },
             "churn_rate": round(float(dynamics.sigmoid(np.array(natural["churn_logit"][k]))), 8),
             "initial_reference": f("initial_reference", k),
             "initial_recency": round(float(recency[k]), 4),
@@ -253,13 +256,16 @@ def scenario_from_natural(
     out["segments"] = segments
     margin = {n: c.margin for n, c in base.catalogue.items()}
     mean_margin = float(np.mean(list(margin.values())))
+    # The base scenario's category order where names match, so that observations keep its layout
+    # (a policy trained on the base scenario runs on the fitted one and back).
+    order_names = [c for c in base.catalogue if c in categories] + [c for c in categories if c not in base.catalogue]
     out["catalogue"] = {
         c: {
-            "share": round(float(category_shares[j]), 6),
+            "share": round(float(category_shares[categories.index(c)]), 6),
             "margin": margin.get(c, mean_margin),
-            "basket_scale": round(math.exp(float(natural["category_log_scale"][j])), 6),
+            "basket_scale": round(math.exp(float(natural["category_log_scale"][categories.index(c)])), 6),
         }
-        for j, c in enumerate(categories)
+        for c in order_names
     }
     amplitude, peak = season_shape(float(natural["season_cos"]), float(natural["season_sin"]))
     seasonality = out["seasonality"]
