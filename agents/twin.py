@@ -163,13 +163,22 @@ class TwinFilter:
         self.log_weight -= self.log_weight.max(axis=1, keepdims=True)  # only ratios matter
         self.recency = np.where(y > 0, 0.0, self.recency + 1.0)
         hazard = dynamics.churn_hazard(
-            s.churn_logit, self.recency, self.fatigue, offered, self.satisfaction, s.fatigue_churn, s.offer_churn, behaviour
+            s.churn_logit,
+            self.recency,
+            self.fatigue,
+            offered,
+            self.satisfaction,
+            s.fatigue_churn,
+            s.offer_churn,
+            behaviour,
         )
         self.alive = live / total * (1.0 - hazard)
         d = discount[:, None]
         self.reference = dynamics.update_reference(self.reference, d, s.reference_memory)
         self.fatigue = dynamics.update_fatigue(self.fatigue, offered, behaviour.fatigue_decay)
-        self.stock = dynamics.update_stock(self.stock, y > 0, d * offered, s.forward_buying, behaviour.stock_consumption)
+        self.stock = dynamics.update_stock(
+            self.stock, y > 0, d * offered, s.forward_buying, behaviour.stock_consumption
+        )
         m = behaviour.satisfaction_memory
         self.satisfaction = m * self.satisfaction + (1.0 - m) * y
 
@@ -218,7 +227,10 @@ class TwinPolicy(DiscountPolicy):
         self._margin = np.array([self.scenario.catalogue[c].margin for c in names])
         self._scale = np.array([self.model.catalogue[c].basket_scale for c in names])
         self._season = dynamics.season_by_week(self.model.seasonality)
-        self._col = {c: feature_index(self.scenario, c) for c in ("last_discount", "purchased_last", "monetary", "week_sin", "week_cos")}
+        self._col = {
+            c: feature_index(self.scenario, c)
+            for c in ("last_discount", "purchased_last", "monetary", "week_sin", "week_cos")
+        }
 
     def reset(self) -> None:
         """Forget the shoppers seen so far (a new run starts with new shoppers)."""
@@ -258,7 +270,9 @@ class TwinPolicy(DiscountPolicy):
         category = np.argmax(obs[:, self._category_columns], axis=1)
         margin = self._margin[category]
         seen = np.expm1(obs[:, self._col["monetary"]].astype(np.float64) * _LOG_1000)
-        basket = np.where((seen > 0.0)[:, None], seen[:, None], self._filter.seg.basket_value * self._scale[category][:, None])
+        basket = np.where(
+            (seen > 0.0)[:, None], seen[:, None], self._filter.seg.basket_value * self._scale[category][:, None]
+        )
         weights = self._filter.weights()
         phi = self._filter.seg.forward_buying
         value = np.empty((obs.shape[0], self.levels.size))

@@ -125,6 +125,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
         from discountsim.experiments import policy_benchmark
 
         return policy_benchmark.main(argv[1:])
+    if argv[:1] == ["calibration"]:
+        from discountsim.experiments import calibration_benchmark
+
+        return calibration_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-sim", type=cli_int(1), default=100_000, help="shoppers in the bare-simulator run")
     parser.add_argument("--n-vec", type=cli_int(1), default=1024, help="shoppers (rows) in the VecEnv run")

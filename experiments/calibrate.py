@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,8 @@ def sha256_of(path: Path) -> str:
 
 def scenario_text(scenario: dict[str, Any], header: list[str]) -> str:
     """The scenario YAML, headed by ``# `` comment lines."""
-    body = yaml.safe_dump({k: v for k, v in scenario.items()}, sort_keys=False)
+    hydra_keys = {"_target_": "discountsim.simulators.build_scenario", "_convert_": "all"}  # `simulator=<file>`
+    body = yaml.safe_dump({**hydra_keys, **scenario}, sort_keys=False)
     return "".join(f"# {line}\n" for line in header) + body
 
 
@@ -62,7 +63,13 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
     key_file = None if cfg.key_file is None else to_absolute_path(str(cfg.key_file))
     shop_log = read_shop_log(data, key_file)  # validates; fails before anything is written
     digest = sha256_of(data)
-    log.info("log %s: %s rows, sha256 %s; ids hashed (key: %s)", data.name, f"{len(shop_log.frame):,}", digest, shop_log.key_source)
+    log.info(
+        "log %s: %s rows, sha256 %s; ids hashed (key: %s)",
+        data.name,
+        f"{len(shop_log.frame):,}",
+        digest,
+        shop_log.key_source,
+    )
     if shop_log.key_source.startswith("random"):
         log.warning("no id-hashing key given ($DISCOUNTSIM_LOG_KEY or key_file): a random key was made for this run")
     segments = cfg.segments if cfg.segments == "auto" else int(cfg.segments)
@@ -100,18 +107,21 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
         "log_sha256": digest,
     }
     header = [
-        f"Calibrated by `discountsim calibrate` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; fit_report.md beside it.",
+        f"Calibrated by `discountsim calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; fit_report.md beside it.",
         f"source log sha256 {digest}: {cal.n_rows:,} shopper-weeks, {cal.n_shoppers:,} shoppers (ids keyed-hashed).",
         f"base scenario: {base.name}; segments: {cal.chosen.n_segments} (BIC {cal.chosen.bic:,.1f}, "
         f"log-likelihood {cal.chosen.loglik:,.1f}, {cal.chosen.n_free} values estimated).",
         f"held out: {cal.held_out.n_shoppers:,} shoppers, log-likelihood per row {cal.held_out.loglik_per_row:.5f}, "
-        f"worst decile gap {stats['held_out_worst_decile_gap_pp']:.2f} pp; {len(cal.not_identified)} values not identified "
-        "(kept at the base scenario's).",
+        f"worst decile gap {stats['held_out_worst_decile_gap_pp']:.2f} pp; "
+        f"{len(cal.not_identified)} values not identified (kept at the base scenario's).",
     ]
     atomic_write_text(out, scenario_text(cal.scenario, header))
     load_scenario(out)  # what was written loads as a scenario
     report = write_fit_report(
-        cal, ReportInputs(digest, base.name, shop_log.key_source, shop_log.dropped_columns, out.name), out.parent, int(cfg.seed)
+        cal,
+        ReportInputs(digest, base.name, shop_log.key_source, shop_log.dropped_columns, out.name),
+        out.parent,
+        int(cfg.seed),
     )
     write_json(Path(output_dir) / "metrics.json", stats)
     log.info("fitted scenario: %s; report: %s", out, report)

@@ -7,8 +7,12 @@ overrides follow) and
 
 from __future__ import annotations
 
+import atexit
 import importlib
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 from discountsim.experiments.run_dir import full_error
 from discountsim.simulators.errors import DiscountSimInputError
@@ -39,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         raise SystemExit(f"discountsim: unknown command {command!r}; allowed: {', '.join(COMMANDS)}")
     module = importlib.import_module(COMMANDS[command])
+    if command != "benchmark":
+        rest = scenario_file_overrides(rest)
     # Hydra and argparse both read sys.argv; present the remaining arguments as the module's own.
     sys.argv = [f"discountsim {command}", *rest]
     try:
@@ -48,6 +54,38 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"discountsim {command}: error: {err}", file=sys.stderr)
         raise SystemExit(1) from err
+
+
+def scenario_file_overrides(args: list[str]) -> list[str]:
+    """``simulator=<file.yaml>`` as a Hydra config-group choice: the file joins a private search path.
+
+    Hydra's ``simulator`` group holds the built-in scenarios; a scenario file anywhere (a
+    calibrated one, say) is linked, with the YAML files beside it (which its ``defaults`` may
+    name), into ``<temporary>/simulator/`` and that folder is added to ``hydra.searchpath``, so
+    ``simulator=my_shop.yaml`` works in every job as ``simulator=default`` does.
+    """
+    out, folders = [], []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") == "simulator" and value.endswith((".yaml", ".yml")):
+            path = Path(value).expanduser().resolve()
+            if not path.is_file():
+                raise SystemExit(f"discountsim: error: simulator: scenario file not found: {value}")
+            folder = Path(tempfile.mkdtemp(prefix="discountsim-scenario-"))
+            atexit.register(shutil.rmtree, folder, True)
+            group = folder / "simulator"
+            group.mkdir()
+            for sibling in path.parent.glob("*.y*ml"):
+                (group / f"{sibling.stem}.yaml").symlink_to(sibling)
+            folders.append(folder)
+            arg = f"{key}={path.stem}"
+        out.append(arg)
+    if folders:
+        if any(a.partition("=")[0].lstrip("+") == "hydra.searchpath" for a in out):
+            raise SystemExit("discountsim: error: simulator=<file.yaml> cannot be combined with hydra.searchpath=")
+        paths = ",".join(f"file://{f}" for f in folders)
+        out.append(f"hydra.searchpath=[{paths}]")
+    return out
 
 
 if __name__ == "__main__":

@@ -13,20 +13,20 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from discountsim.agents.storage import atomic_write, atomic_write_text  # noqa: E402
-from discountsim.experiments.tables import markdown_table  # noqa: E402
-from discountsim.simulators.calibration.calibrate import Calibration, bic_table, parameter_table  # noqa: E402
-from discountsim.simulators.calibration.checks import (  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from discountsim.agents.storage import atomic_write, atomic_write_text
+from discountsim.experiments.tables import markdown_table
+from discountsim.simulators.calibration.calibrate import Calibration, bic_table, parameter_table
+from discountsim.simulators.calibration.checks import (
     inter_purchase_times,
     rate_by_discount,
     replay,
     still_buying,
 )
-from discountsim.simulators.calibration.panel import MIN_SHOPPERS  # noqa: E402
-from discountsim.simulators.calibration.parameters import KEPT_FROM_BASE  # noqa: E402
+from discountsim.simulators.calibration.panel import MIN_SHOPPERS
+from discountsim.simulators.calibration.parameters import KEPT_FROM_BASE
 
 
 @dataclass
@@ -56,7 +56,9 @@ def _cell(value: object) -> str:
 
 
 def _md(frame: pd.DataFrame) -> str:
-    return markdown_table([str(c) for c in frame.columns], [[_cell(v) for v in row] for row in frame.itertuples(index=False)])
+    return markdown_table(
+        [str(c) for c in frame.columns], [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    )
 
 
 def segment_traits(cal: Calibration) -> pd.DataFrame:
@@ -138,11 +140,14 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, folder: Path, seed:
         "gaps": _figure(figures / "inter_purchase_times.png", draw_gaps),
         "retention": _figure(figures / "retention.png", draw_retention),
     }
-    rates = pd.DataFrame(
-        {"discount": observed_rate.index, "observed": observed_rate.values}
-    ).merge(pd.DataFrame({"discount": simulated_rate.index, "simulated": simulated_rate.values}), how="outer")
+    rates = pd.DataFrame({"discount": observed_rate.index, "observed": observed_rate.values}).merge(
+        pd.DataFrame({"discount": simulated_rate.index, "simulated": simulated_rate.values}), how="outer"
+    )
     worst = float(deciles["gap_pp"].abs().max())
-    kept = [f"- `{n}`{f'[{j}]' if np.size(cal.natural[n]) > 1 else ''}: kept at {v:.4g}" for n, j, _, _, v in cal.not_identified]
+    kept = [
+        f"- `{n}`{f'[{j}]' if np.size(cal.natural[n]) > 1 else ''}: kept at {v:.4g}"
+        for n, j, _, _, v in cal.not_identified
+    ]
     lines = [
         f"# Fit report: {cal.params.name}",
         "",
@@ -167,7 +172,8 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, folder: Path, seed:
         "",
         "## Held-out shoppers",
         "",
-        f"Purchase log-likelihood per shopper-week: **{cal.held_out.loglik_per_row:.5f}** on {cal.held_out.rows:,} rows. "
+        f"Purchase log-likelihood per shopper-week: **{cal.held_out.loglik_per_row:.5f}** "
+        f"on {cal.held_out.rows:,} rows. "
         f"Calibration of the one-step forecast P(buy | the shopper's earlier weeks), by decile: largest gap "
         f"**{worst:.2f} percentage points**.",
         "",

@@ -90,6 +90,7 @@ class Calibration:
         fits: The model fitted for each K tried (BIC path).
         chosen: The final model.
         not_identified: ``(parameter, segment or index, estimate, standard error, value kept)``.
+        weakly_identified: ``(parameter, index)`` estimated after the refit but with a wide interval.
         held_out: Scores on the held-out shoppers.
         warnings: What the user must know (not-identified values, extrapolation, the key's source).
         n_shoppers, n_rows: Size of the log.
@@ -104,6 +105,7 @@ class Calibration:
     fits: list[FitResult]
     chosen: FitResult
     not_identified: list[tuple[str, int, float, float, float]]
+    weakly_identified: list[tuple[str, int]]
     held_out: HeldOut
     warnings: list[str]
     n_shoppers: int
@@ -135,7 +137,7 @@ def calibrate(
     held_out: float = 0.2,
     seed: int = 0,
     start_week: int | None = None,
-    shard_size: int = 5000,
+    shard_size: int = 4000,
     name: str = "calibrated",
     max_iter: int = 300,
     progress: Callable[[str], None] = log.info,
@@ -206,20 +208,20 @@ def calibrate(
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
     se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
     kept_always = kept_for(k)
-    for _ in range(3):  # refit until every estimated value is informative (each round fixes more)
-        weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
-        if not weak:
-            break
+    weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
+    if weak:  # one refit with them fixed: a second round would rarely change the fit and doubles the time
         for n, j in weak:
-            progress(
-                f"  not identified: {n}[{j}] = {np.atleast_1d(chosen.natural[n])[j]:.4g} (se {np.atleast_1d(se[n])[j]:.3g})"
-            )
+            value, error = np.atleast_1d(chosen.natural[n])[j], np.atleast_1d(se[n])[j]
+            progress(f"  not identified: {n}[{j}] = {value:.4g} (se {error:.3g})")
         kept_always |= set(weak)
         progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
         chosen = fit_segments(
             k, chosen.natural, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_always, max_iter, progress
         )
         se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
+    still_weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
+    for n, j in still_weak:
+        warnings.append(f"{n}[{j}] ({SPEC[n].meaning}) is only weakly identified: its interval is wide")
     unidentified = [
         (n, j, float(np.atleast_1d(chosen.natural[n])[j]), float("inf"), float(np.atleast_1d(defaults[n])[j]))
         for n, j in sorted(kept_always)
@@ -230,28 +232,30 @@ def calibrate(
     logged_max = float(panel.discount[panel.present].max()) if panel.n_rows else 0.0
     if 0 < logged_max < base.d_max - 1e-9:
         warnings.append(
-            f"the deepest logged discount is {logged_max:.2f}; responses between it and d_max = {base.d_max} are extrapolated"
+            f"the deepest logged discount is {logged_max:.2f}; "
+            f"responses between it and d_max = {base.d_max} are extrapolated"
         )
     held = score_held_out(chosen, test_panel, calendar, fixed, shard_size)
     shares = np.bincount(panel.category, minlength=len(categories)) / panel.n_shoppers
     scenario = scenario_from_natural(chosen.natural, base, categories, shares, name, start_week)
     params = build_scenario(**scenario)
     return Calibration(
-        scenario,
-        params,
-        chosen.natural,
-        se,
-        fits,
-        chosen,
-        unidentified,
-        held,
-        warnings,
-        panel.n_shoppers,
-        panel.n_rows,
-        start_week,
-        panel,
-        fit_index,
-        test_index,
+        scenario=scenario,
+        params=params,
+        natural=chosen.natural,
+        se=se,
+        fits=fits,
+        chosen=chosen,
+        not_identified=unidentified,
+        weakly_identified=still_weak,
+        held_out=held,
+        warnings=warnings,
+        n_shoppers=panel.n_shoppers,
+        n_rows=panel.n_rows,
+        start_week=start_week,
+        panel=panel,
+        fit_index=fit_index,
+        held_out_index=test_index,
     )
 
 
@@ -312,6 +316,8 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
     """Every value: estimate, 95 % interval (observed information, delta method), status. Segments by share."""
     order = np.argsort(-np.asarray(cal.natural["share"]), kind="stable")
     kept = {(n, j) for n, j, *_ in cal.not_identified}
+    weak = set(cal.weakly_identified)
+    informative = ("estimated", "weakly identified")
     rows = []
     for name in (*SPEC, "share"):
         est, err = np.atleast_1d(cal.natural[name]), np.atleast_1d(cal.se[name])
@@ -329,6 +335,8 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
                 status = "fixed (reference)"
             elif at_bound(name, float(est[j])):
                 status = "at bound"
+            elif (name, j) in weak:
+                status = "weakly identified"
             else:
                 status = "estimated"
             rows.append(
@@ -336,9 +344,9 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
                     "parameter": name,
                     "where": label,
                     "estimate": float(est[j]),
-                    "low": float(est[j] - 1.96 * err[j]) if status == "estimated" else math.nan,
-                    "high": float(est[j] + 1.96 * err[j]) if status == "estimated" else math.nan,
-                    "se": float(err[j]) if status == "estimated" else math.nan,
+                    "low": float(est[j] - 1.96 * err[j]) if status in informative else math.nan,
+                    "high": float(est[j] + 1.96 * err[j]) if status in informative else math.nan,
+                    "se": float(err[j]) if status in informative else math.nan,
                     "status": status,
                 }
             )

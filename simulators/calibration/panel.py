@@ -123,5 +123,5 @@ def build_panel(frame: pd.DataFrame, max_cells: int = 2_000_000_000) -> Panel:
 def split_shoppers(n_shoppers: int, held_out: float, seed: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Random (fit, held-out) shopper indices, ``held_out`` of the shoppers in the second."""
     order = np.random.default_rng(seed).permutation(n_shoppers)
-    n_test = int(round(held_out * n_shoppers))
+    n_test = round(held_out * n_shoppers)
     return np.sort(order[n_test:]), np.sort(order[:n_test])
