@@ -10,8 +10,12 @@ period's expected profit under the fitted model, averaged over that posterior:
     argmax_d  sum_k P(k, active | history) sigmoid(u_k(d)) V_i (1 + phi_k d)(m_i - d) - c 1[d > 0]
 
 with V_i the shopper's observed average basket (``monetary``; the segment's mean before any
-purchase) and m_i its category's margin. It looks one period ahead only (the myopic choice);
-the oracle's planner needs each shopper's exact traits, which the twin does not have.
+purchase) and m_i its category's margin. With ``plan=True`` (the default) it also counts what
+each discount does to the future: the planner of ``simulators.planning`` solves the fitted
+dynamic programme once for a representative shopper of each segment and category, and each
+shopper's value of a discount adds, per segment, the planned profit to go from the state that
+discount leads to (scaled by the shopper's basket), weighted by the same posterior (the QMDP
+approximation: it plans as if the segment would be known from the next period on).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from discountsim.simulators import SimulatorParams, dynamics, feature_names, loa
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.observation import feature_index
 from discountsim.simulators.params import PERIODS_PER_YEAR
+from discountsim.simulators.planning import PlanningGrid, ShopperPlan, action_values, solve
 from discountsim.simulators.rollout import DiscountRule
+from discountsim.simulators.state import ShopperState, ShopperTraits
 from numpy.typing import NDArray
 
 _LOG_53 = np.log(53.0)
@@ -103,6 +109,7 @@ class TwinFilter:
         self.recency = np.tile(recency[:, None], (1, k))
         self.log_weight = self.log_weight + self.history_evidence(observations)
         self.season: NDArray[np.float64] | None = None  # season of the period last decided on
+        self.t = 0  # periods since these shoppers were first seen
 
     def history_evidence(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
         """``(n, K)`` log-likelihood of each shopper's purchase history before its first period, per segment.
@@ -181,6 +188,7 @@ class TwinFilter:
         )
         m = behaviour.satisfaction_memory
         self.satisfaction = m * self.satisfaction + (1.0 - m) * y
+        self.t += 1
 
     def weights(self) -> NDArray[np.float64]:
         """``(n, K)`` P(segment k and still active | history)."""
@@ -196,6 +204,9 @@ class TwinPolicy(DiscountPolicy):
         model: The calibrated scenario (``discountsim calibrate`` output: a YAML path, name, mapping or params).
             Its categories must match the scenario's, in order.
         decision_levels: Discount levels compared, equally spaced on [0, d_max].
+        plan: Add the planned profit to go under the fitted dynamics (False: this period only).
+        plan_horizon: Weeks the plan looks ahead from the shoppers' first period (re-planned after).
+        grid: Planning grid, as ``simulators.planning.PlanningGrid`` fields.
     """
 
     name = "twin"
@@ -205,9 +216,24 @@ class TwinPolicy(DiscountPolicy):
         scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
         model: str | Path | SimulatorParams | dict[str, Any] | None = None,
         decision_levels: int = 21,
+        plan: bool = True,
+        plan_horizon: int = 52,
+        grid: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scenario=scenario, **kwargs)
+        if int(plan_horizon) < 1:
+            raise ValueError(f"plan_horizon: expected an integer >= 1 (weeks), got {plan_horizon}")
+        self.plan, self.plan_horizon = bool(plan), int(plan_horizon)
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in (grid or {}).items()}
+        try:
+            self.grid = PlanningGrid(**fields)
+        except TypeError as err:
+            raise ValueError(
+                f"grid: unknown field in {sorted(fields)}; allowed: {sorted(PlanningGrid.__dataclass_fields__)}"
+            ) from err
+        self._grid_config = grid
+        self._plan: ShopperPlan | None = None
         if model is None:
             raise ValueError("model: the calibrated scenario is required (the YAML `discountsim calibrate` wrote)")
         self.model = load_scenario(model)
@@ -235,6 +261,7 @@ class TwinPolicy(DiscountPolicy):
     def reset(self) -> None:
         """Forget the shoppers seen so far (a new run starts with new shoppers)."""
         self._filter = None
+        self._plan = None
 
     def discount_rule(self, params: SimulatorParams, what: str | None = None) -> DiscountRule:
         rule = super().discount_rule(params, what)
@@ -274,13 +301,121 @@ class TwinPolicy(DiscountPolicy):
             (seen > 0.0)[:, None], seen[:, None], self._filter.seg.basket_value * self._scale[category][:, None]
         )
         weights = self._filter.weights()
-        phi = self._filter.seg.forward_buying
-        value = np.empty((obs.shape[0], self.levels.size))
-        for j, d in enumerate(self.levels):
-            p = self._filter.probabilities(season, d)
-            gain = (weights * p * basket * dynamics.basket_multiplier(d, phi)).sum(axis=1) * (margin - d)
-            value[:, j] = gain - self.scenario.offer_cost * (d > 0.0)
+        if self.plan:
+            value = self._planned_values(category, margin, basket, weights)
+        else:
+            phi = self._filter.seg.forward_buying
+            value = np.empty((obs.shape[0], self.levels.size))
+            for j, d in enumerate(self.levels):
+                p = self._filter.probabilities(season, d)
+                gain = (weights * p * basket * dynamics.basket_multiplier(d, phi)).sum(axis=1) * (margin - d)
+                value[:, j] = gain - self.scenario.offer_cost * (d > 0.0)
         return self.levels[np.argmax(value, axis=1)]
 
+    def _representatives(self, t: int) -> ShopperState:
+        """One shopper per (segment, category) with the segment's mean traits, at period ``t``, row k * C + c."""
+        seg, names = self._filter.seg, self.model.category_names
+        k, c = np.divmod(np.arange(seg.share.size * len(names)), len(names))
+        basket = seg.basket_value[k] * np.array([self.model.catalogue[n].basket_scale for n in names])[c]
+        return self._virtual(
+            k,
+            c,
+            basket,
+            np.full(k.size, t),
+            seg.initial_reference[k],
+            np.zeros(k.size),
+            np.zeros(k.size),
+            np.zeros(k.size),
+            dynamics.sigmoid(seg.intent)[k],
+        )
+
+    def _virtual(self, k, c, basket, t, reference, fatigue, stock, recency, satisfaction) -> ShopperState:
+        """A ``ShopperState`` of virtual shoppers: segment ``k``'s mean traits, category ``c``, the given state."""
+        seg, m = self._filter.seg, k.size
+        zeros = np.zeros(m)
+        traits = ShopperTraits(
+            segment=k.astype(np.int8),
+            category=c.astype(np.int8),
+            intent=seg.intent[k],
+            discount_sensitivity=seg.discount_sensitivity[k],
+            gain_weight=seg.gain_weight[k],
+            loss_weight=seg.loss_weight[k],
+            reference_memory=seg.reference_memory[k],
+            fatigue_sensitivity=seg.fatigue_sensitivity[k],
+            fatigue_churn=seg.fatigue_churn[k],
+            offer_churn=seg.offer_churn[k],
+            stock_sensitivity=seg.stock_sensitivity[k],
+            forward_buying=seg.forward_buying[k],
+            basket_value=basket,
+            margin=self._margin[c],
+            churn_logit=seg.churn_logit[k],
+            review_rate=zeros,
+        )
+        return ShopperState(
+            key=np.zeros(m, dtype=np.uint64),
+            t=np.asarray(t, dtype=np.int64),
+            traits=traits,
+            active=np.ones(m, bool),
+            reference=reference,
+            fatigue=fatigue,
+            stock=stock,
+            satisfaction=satisfaction,
+            intent_shock=zeros,
+            recency=recency,
+            frequency=zeros,
+            monetary=basket,
+            tenure=zeros,
+            last_discount=zeros,
+            avg_discount=zeros,
+            offer_history=np.zeros(m, dtype=np.uint8),
+            reviews=zeros,
+            browse=zeros,
+            cart=zeros,
+            purchased_last=zeros,
+        )
+
+    def _planned_values(self, category, margin, basket, weights) -> NDArray[np.float64]:
+        """``(n, L)`` posterior-weighted value of each level: this period's profit plus the planned future."""
+        f = self._filter
+        t = f.t
+        if self._plan is None or t + 1 > int(self._plan.start[0]) + self._plan.horizon:
+            self._plan = solve(self.model, self._representatives(t), self.plan_horizon, self.grid)
+        n, k_count = weights.shape
+        k = np.tile(np.arange(k_count), n)
+        rows = np.repeat(np.arange(n), k_count)
+        c = category[rows]
+        plan_rows = k * len(self.model.category_names) + c
+        own_basket = basket[rows, k]
+        virtual = self._virtual(
+            k,
+            c,
+            own_basket,
+            np.full(n * k_count, t),
+            f.reference.ravel(),
+            np.repeat(f.fatigue[:, 0], k_count),
+            f.stock.ravel(),
+            f.recency.ravel(),
+            f.satisfaction.ravel(),
+        )
+        scale = own_basket / self._plan_basket(plan_rows)
+        values = action_values(self.model, virtual, self.levels, self._plan, plan_rows, scale)
+        total = (weights[:, :, None] * values.reshape(n, k_count, -1)).sum(axis=1)
+        # The offer is paid whether or not the shopper is still there.
+        gone = 1.0 - weights.sum(axis=1, keepdims=True)
+        return total - gone * self.scenario.offer_cost * (self.levels > 0.0)[None, :]
+
+    def _plan_basket(self, plan_rows: NDArray[np.intp]) -> NDArray[np.float64]:
+        seg, names = self._filter.seg, self.model.category_names
+        scale = np.array([self.model.catalogue[n].basket_scale for n in names])
+        k, c = np.divmod(plan_rows, len(names))
+        return seg.basket_value[k] * scale[c]
+
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "model": to_dict(self.model), "decision_levels": self.decision_levels}
+        return {
+            **super().config(),
+            "model": to_dict(self.model),
+            "decision_levels": self.decision_levels,
+            "plan": self.plan,
+            "plan_horizon": self.plan_horizon,
+            "grid": self._grid_config,
+        }

@@ -546,7 +546,12 @@ def _solve_chunk(
 
 
 def action_values(
-    params: SimulatorParams, state: ShopperState, levels: Array, plan: ShopperPlan | None = None
+    params: SimulatorParams,
+    state: ShopperState,
+    levels: Array,
+    plan: ShopperPlan | None = None,
+    plan_rows: NDArray[np.intp] | None = None,
+    value_scale: Array | None = None,
 ) -> Array:
     """Expected profit of each discount level for each shopper at its exact current state.
 
@@ -555,6 +560,10 @@ def action_values(
 
     Args:
         levels: ``(L,)`` discount fractions in [0, d_max].
+        plan_rows: ``(n,)`` the plan's shopper whose values each shopper uses (default: shopper i uses
+            row i). Lets many shoppers share the plan of a representative one (the ``twin`` policy).
+        value_scale: ``(n,)`` multiplier on the planned profit to go (default 1): profit scales with
+            the basket, so a shopper with twice its representative's basket has twice its future.
 
     Returns:
         ``(n, L)`` expected profit (currency): this period's, plus the planned profit to go.
@@ -569,13 +578,16 @@ def action_values(
     season = _season(params, state.t)
     table = None
     if plan is not None:
-        steps = state.t - plan.start + 1
+        rows = np.arange(n) if plan_rows is None else np.asarray(plan_rows, dtype=np.intp)
+        steps = state.t - plan.start[rows] + 1
         if n and (steps.min() < 1 or steps.max() > plan.horizon):
             raise ValueError(
                 f"state.t: periods {int(state.t.min())}..{int(state.t.max())} are outside the plan "
                 f"made at period {int(plan.start.min())} for {plan.horizon} periods"
             )
-        table = plan.values[steps, np.arange(n)]
+        table = plan.values[steps, rows]
+        if value_scale is not None:
+            table = table * np.asarray(value_scale, dtype=np.float64).reshape((n,) + (1,) * (table.ndim - 1))
     consumed = np.maximum(state.stock - behaviour.stock_consumption, 0.0)
     out = np.empty((n, levels.size))
     for j, d in enumerate(np.asarray(levels, dtype=np.float64)):

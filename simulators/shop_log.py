@@ -155,7 +155,7 @@ def validate_shop_log(frame: pd.DataFrame, source: str = "log") -> tuple[pd.Data
     values: dict[str, pd.Series] = {}
     for column in (c for c in NUMERIC if c in frame.columns):
         raw = frame[column]
-        number = pd.to_numeric(raw, errors="coerce")
+        number = raw.astype(np.float64) if pd.api.types.is_numeric_dtype(raw) else pd.to_numeric(raw, errors="coerce")
         bad = number.isna() if column in REQUIRED else number.isna() & raw.notna()
         if column == "purchased":
             bad |= ~number.isin([0, 1])
@@ -198,13 +198,19 @@ def table_format(path: Path, key: str) -> str:
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A log file as it is on disk, every CSV column as text (so ids keep their form): no validation."""
+    """A log file as it is on disk, no validation; CSV ids as text (so ``007`` keeps its form).
+
+    CSV goes through pyarrow's parser (multi-threaded, typed columns); a column with a value that is
+    not a number stays text, and validation reports it.
+    """
     path = Path(path)
     if not path.is_file():
         raise DiscountSimInputError(f"data: log file not found: {path}")
     kind = table_format(path, "data")
     try:
-        return pd.read_parquet(path) if kind == "parquet" else pd.read_csv(path, dtype=str)
+        if kind == "parquet":
+            return pd.read_parquet(path)
+        return pd.read_csv(path, engine="pyarrow", dtype={"shopper_id": "string", "period": "string"})
     except (ValueError, OSError, ImportError) as err:
         raise DiscountSimInputError(f"data: {path}: cannot read it ({err})") from err
 
