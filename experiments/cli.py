@@ -1,8 +1,8 @@
 """``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``discountsim.experiments.<command>``.
 
-Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress`` (Hydra
-overrides follow) and
-``benchmark`` (its own flags follow).
+Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress``,
+``export-log``, ``calibrate`` (Hydra overrides follow; ``simulator=<file.yaml>`` names a scenario
+file anywhere) and ``benchmark`` (its own flags follow).
 """
 
 from __future__ import annotations

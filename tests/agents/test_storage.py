@@ -12,6 +12,7 @@ KWARGS = {
     "rule_based": {"scenario": "holiday_season", "tiers": [[0.0, 0.2], [0.5, 0.0]]},
     "myopic_oracle": {"decision_levels": 6},
     "oracle": {"grid": {"reference_nodes": 3, "fatigue_nodes": 3, "stock_nodes": [0.0, 1.0]}},
+    "twin": {"model": "default", "plan_horizon": 4, "grid": {"reference_nodes": 3, "fatigue_nodes": 3}},
 }
 
 
