@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from discountsim.agents.storage import atomic_write, atomic_write_text
 from discountsim.experiments.tables import markdown_table
-from discountsim.simulators.calibration.calibrate import Calibration, bic_table, parameter_table
+from discountsim.simulators.calibration.calibrate import Calibration, bic_table, parameter_table, where_label
 from discountsim.simulators.calibration.checks import (
     inter_purchase_times,
     rate_by_discount,
@@ -145,7 +145,7 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, folder: Path, seed:
     )
     worst = float(deciles["gap_pp"].abs().max())
     kept = [
-        f"- `{n}`{f'[{j}]' if np.size(cal.natural[n]) > 1 else ''}: kept at {v:.4g}"
+        f"- `{n}` ({where_label(cal.natural, cal.panel.category_names, n, j)}): kept at {v:.4g}"
         for n, j, _, _, v in cal.not_identified
     ]
     lines = [

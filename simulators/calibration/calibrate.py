@@ -116,6 +116,17 @@ class Calibration:
     held_out_index: NDArray[np.intp] = field(repr=False)
 
 
+def where_label(natural: dict[str, NDArray], categories: tuple[str, ...], name: str, index: int) -> str:
+    """How the tables name a value: its segment as in the scenario (``segment_<rank by share>``), category or index."""
+    shape = SPEC[name].shape if name in SPEC else "segment"
+    if shape == "segment":
+        order = np.argsort(-np.asarray(natural["share"]), kind="stable")
+        return f"segment_{int(np.flatnonzero(order == index)[0]) + 1}"
+    if shape == "category":
+        return categories[index]
+    return "population" if shape == "population" else f"holiday {index}"
+
+
 def _smallest_segment(fit: FitResult, n_shoppers: int) -> float:
     return float(np.min(fit.natural["share"]) * n_shoppers)
 
@@ -221,14 +232,15 @@ def calibrate(
         se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
     still_weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     for n, j in still_weak:
-        warnings.append(f"{n}[{j}] ({SPEC[n].meaning}) is only weakly identified: its interval is wide")
+        where = where_label(chosen.natural, categories, n, j)
+        warnings.append(f"{n} of {where} ({SPEC[n].meaning}) is only weakly identified: its interval is wide")
     unidentified = [
         (n, j, float(np.atleast_1d(chosen.natural[n])[j]), float("inf"), float(np.atleast_1d(defaults[n])[j]))
         for n, j in sorted(kept_always)
     ]
     for n, j, *_ in unidentified:
-        where = f"{n}[{j}]" if SPEC[n].shape != "population" else n
-        warnings.append(f"{where} ({SPEC[n].meaning}) is not identified by this log; kept at the base value")
+        where = where_label(chosen.natural, categories, n, j)
+        warnings.append(f"{n} of {where} ({SPEC[n].meaning}) is not identified by this log; kept at the base value")
     logged_max = float(panel.discount[panel.present].max()) if panel.n_rows else 0.0
     if 0 < logged_max < base.d_max - 1e-9:
         warnings.append(

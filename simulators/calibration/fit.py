@@ -217,7 +217,11 @@ def standard_errors(
     floor = max(values.max(), 1e-12) * 1e-9
     good = values > floor
     cov_free = (vectors[:, good] / values[good]) @ vectors[:, good].T
-    weak = np.abs(vectors[:, ~good]).max(axis=1) > 0.1 if (~good).any() else np.zeros(len(values), dtype=bool)
+    # One value per flat direction is not identified: the one that loads most on it. Fixing it at the base
+    # value identifies the others (b and g, say, trade off along one direction; fixing both would discard
+    # what the log says about their sum).
+    free_index = np.flatnonzero(free)
+    weak_entries = {int(free_index[np.argmax(np.abs(vectors[:, j]))]) for j in np.flatnonzero(~good)}
 
     def flat_natural(x: torch.Tensor) -> torch.Tensor:
         nat = layout.unpack(base.masked_scatter(mask, x))
@@ -227,8 +231,7 @@ def standard_errors(
     var = np.einsum("ij,jk,ik->i", jac, cov_free, jac)
     se_flat = np.sqrt(np.maximum(var, 0.0))
     # Entries that load on an unidentified direction, or that were not estimated, have no standard error.
-    touched_by_weak = (np.abs(jac[:, weak]).max(axis=1) > 1e-9) if weak.any() else np.zeros(len(se_flat), dtype=bool)
-    se_flat[touched_by_weak] = np.inf
+    se_flat[sorted(weak_entries)] = np.inf  # the natural values have the layout of theta
     se_flat[~_natural_free(layout, free)] = np.nan
     out, start = {}, 0
     for name in NAMES:

@@ -87,9 +87,17 @@ def sizes(n_segments: int, n_holidays: int, n_categories: int) -> dict[str, int]
 
 
 def _weighted(params: SimulatorParams, value) -> float:
+    """The share-weighted median of a per-segment value: what the typical shopper of ``params`` has.
+
+    A median, not a mean, so that a trait of one minority segment (the sleeping dogs' offer churn,
+    say) is not smeared over every fitted segment whose own value the log cannot identify.
+    """
     segments = list(params.segments.values())
-    shares = np.array([s.share for s in segments])
-    return float(np.dot(shares / shares.sum(), [value(s) for s in segments]))
+    shares = np.array([s.share for s in segments], dtype=np.float64)
+    values = np.array([value(s) for s in segments], dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(shares[order]) / shares.sum()
+    return float(values[order][np.searchsorted(cumulative, 0.5)])
 
 
 def season_coefficients(amplitude: float, peak_week: float) -> tuple[float, float]:
@@ -115,7 +123,7 @@ def _reference_scale(params: SimulatorParams, categories: tuple[str, ...]) -> fl
 
 
 def default_natural(base: SimulatorParams, n_segments: int, categories: tuple[str, ...]) -> dict[str, NDArray]:
-    """The base scenario's values for a K-segment model: each per-segment one is the share-weighted mean.
+    """The base scenario's values for a K-segment model: each per-segment one is the share-weighted median.
 
     These are the values kept for anything the log cannot identify, and the starting point of a fit.
     """
