@@ -13,7 +13,6 @@ from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
 from discountsim.agents.registry import POLICIES, make_policy
 from discountsim.agents.rule_based import RuleBasedPolicy
 from discountsim.agents.sb3_agents import ALGORITHMS, agent_config, make_model, train_sb3
-from discountsim.agents.twin import TwinPolicy
 from discountsim.agents.supervised import (
     FitReport,
     SupervisedPolicy,
@@ -21,6 +20,7 @@ from discountsim.agents.supervised import (
     train_supervised,
     train_supervised_closed_loop,
 )
+from discountsim.agents.twin import TwinPolicy
 
 __all__ = [
     "ALGORITHMS",

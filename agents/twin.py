@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from discountsim.agents.base import DiscountPolicy
 from discountsim.simulators import SimulatorParams, dynamics, feature_names, load_scenario
+from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.observation import feature_index
 from discountsim.simulators.params import PERIODS_PER_YEAR
@@ -61,30 +62,11 @@ class SegmentTable:
 
     @classmethod
     def of(cls, params: SimulatorParams) -> SegmentTable:
-        segs = list(params.segments.values())
-        on = params.dynamics
-
-        def col(get, active: bool = True) -> NDArray[np.float64]:
-            return np.array([float(get(s)) if active else 0.0 for s in segs])
-
-        share = col(lambda s: s.share)
-        return cls(
-            share=share / share.sum(),
-            intent=col(lambda s: s.intent.mean),
-            discount_sensitivity=col(lambda s: s.discount_sensitivity.mean),
-            gain_weight=col(lambda s: s.gain_weight.mean, on.reference_effects),
-            loss_weight=col(lambda s: s.loss_weight.mean, on.reference_effects),
-            reference_memory=col(lambda s: s.reference_memory),
-            initial_reference=col(lambda s: s.initial_reference),
-            fatigue_sensitivity=col(lambda s: s.fatigue_sensitivity.mean, on.fatigue),
-            stock_sensitivity=col(lambda s: s.stock_sensitivity.mean, on.stockpiling),
-            forward_buying=col(lambda s: s.forward_buying.mean, on.stockpiling),
-            churn_logit=col(lambda s: dynamics.logit(s.churn_rate)) if on.churn else np.full(len(segs), -40.0),
-            fatigue_churn=col(lambda s: s.fatigue_churn, on.churn and on.fatigue),
-            offer_churn=col(lambda s: s.offer_churn, on.churn),
-            basket_value=col(lambda s: s.basket_value.mean),
-            basket_sd=col(lambda s: s.basket_value.sd),
-        )
+        """The scenario's segments in the calibration's terms (``natural_from_scenario``): one set of numbers."""
+        nat = natural_from_scenario(params, params.category_names)
+        first = params.catalogue[params.category_names[0]].basket_scale  # natural baskets are in its units
+        fields = {f: np.asarray(nat[f], dtype=np.float64) for f in cls.__dataclass_fields__ if f in nat}
+        return cls(**fields, basket_value=np.exp(nat["log_basket_value"]) / first)
 
 
 class TwinFilter:

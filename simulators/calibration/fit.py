@@ -125,6 +125,29 @@ orders of magnitude larger.
 """
 
 
+def backward_by_shard(
+    layout: Layout,
+    base: torch.Tensor,
+    mask: torch.Tensor,
+    x: torch.Tensor,
+    shards: Sequence[PanelTensors],
+    calendar: Calendar,
+    fixed: Fixed,
+    scale: float = 1.0,
+) -> float:
+    """-scale x log-likelihood of all shards at free values ``x``; its gradient accumulates in ``x.grad``.
+
+    One shard at a time, so the autograd graph (and memory) is that of one shard.
+    """
+    total = 0.0
+    for shard in shards:
+        nat = layout.unpack(base.masked_scatter(mask, x))
+        loss = -mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() * scale
+        loss.backward()
+        total += float(loss.detach())
+    return total
+
+
 def optimise(
     layout: Layout,
     start: NDArray[np.float64],
@@ -152,13 +175,9 @@ def optimise(
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        total = 0.0
-        for shard in shards:  # gradients accumulate shard by shard: memory of one shard at a time
-            nat = layout.unpack(base.masked_scatter(mask, x))
-            loss = -mixture_loglik(nat, forward(nat, shard, calendar, fixed)).sum() / n_total
-            loss.backward()
-            total += float(loss.detach())
-        return torch.tensor(total, dtype=DTYPE)
+        return torch.tensor(
+            backward_by_shard(layout, base, mask, x, shards, calendar, fixed, 1.0 / n_total), dtype=DTYPE
+        )
 
     previous = math.inf
     converged = False
@@ -196,13 +215,9 @@ def standard_errors(
     x0 = base[mask].clone()
 
     def gradient(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        total = np.zeros(x.size)
-        for shard in shards:  # shard by shard, as in the fit: bounded memory
-            xt = torch.tensor(x, dtype=DTYPE, requires_grad=True)
-            nll = -total_loglik(layout, base.masked_scatter(mask, xt), [shard], calendar, fixed)
-            nll.backward()
-            total += xt.grad.numpy()
-        return total
+        xt = torch.tensor(x, dtype=DTYPE, requires_grad=True)
+        backward_by_shard(layout, base, mask, xt, shards, calendar, fixed)
+        return xt.grad.numpy()
 
     # Central differences of the exact gradient: 2 P gradient passes, each one shard at a time.
     x = x0.numpy()

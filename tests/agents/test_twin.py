@@ -13,21 +13,12 @@ from discountsim.simulators.calibration.panel import Panel
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
 
-
-def _no_churn_exact() -> dict:
-    d = to_dict(load_scenario("default"))
-    for seg in d["segments"].values():
-        for key, value in seg.items():
-            if isinstance(value, dict) and key != "basket_value":
-                value["sd"] = 0.0
-    d["behaviour"]["intent_shock_sd"] = 0.0
-    d["dynamics"]["churn"] = False
-    return d
+from tests.simulators.test_calibration import _exact
 
 
 def test_the_twins_filter_is_the_calibration_likelihoods_posterior() -> None:
     """Two implementations of Bayes' rule over segments (NumPy online, torch batch) agree on the same histories."""
-    params = load_scenario(_no_churn_exact())
+    params = load_scenario(_exact(churn=False))
     n, periods = 200, 12
     sim = ShopperSimulator(params, n, 5)
     obs = sim.reset()
@@ -46,9 +37,20 @@ def test_the_twins_filter_is_the_calibration_likelihoods_posterior() -> None:
         discount[:, t], bought[:, t] = outcome.discount, outcome.purchased
         twin_filter.season = np.full(n, season[t])
         twin_filter.update(outcome.discount, outcome.purchased.astype(float))
-    panel = Panel(discount, bought, np.zeros((n, periods)), np.ones((n, periods), bool), np.zeros(n, np.int64),
-                  params.category_names, 0, np.arange(n).astype(object))
-    nat = {k: torch.tensor(np.asarray(v), dtype=DTYPE) for k, v in natural_from_scenario(params, params.category_names).items()}
+    panel = Panel(
+        discount,
+        bought,
+        np.zeros((n, periods)),
+        np.ones((n, periods), bool),
+        np.zeros(n, np.int64),
+        params.category_names,
+        0,
+        np.arange(n).astype(object),
+    )
+    nat = {
+        k: torch.tensor(np.asarray(v), dtype=DTYPE)
+        for k, v in natural_from_scenario(params, params.category_names).items()
+    }
     fwd = forward(nat, PanelTensors.of(panel), Calendar.of(params, 0, periods), Fixed.of(params))
     expected = torch.softmax(torch.log(nat["share"]) + fwd.purchase_loglik, dim=1).numpy()
     got = np.exp(twin_filter.log_weight)

@@ -22,7 +22,11 @@ def _run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Comp
     full_env.pop("DISCOUNTSIM_LOG_KEY", None) if env is None else None
     return subprocess.run(
         [sys.executable, "-m", "discountsim.experiments.cli", *args],
-        cwd=cwd, capture_output=True, text=True, env=full_env, timeout=900,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=900,
     )
 
 
@@ -143,11 +147,12 @@ def test_same_log_and_key_give_the_same_scenario(tmp_path) -> None:
     outs = []
     for name in ("a", "b"):
         result = _run(
-            ["calibrate", "data=log.csv", f"out={name}/s.yaml", "segments=1", "max_iter=30", f"hydra.run.dir=run_{name}"],
+            ["calibrate", "data=log.csv", f"out={name}/s.yaml", "segments=1", "max_iter=30", f"hydra.run.dir=r{name}"],
             tmp_path,
             env={"DISCOUNTSIM_LOG_KEY": "same-key"},
         )
         assert result.returncode == 0, result.stderr[-2000:]
-        outs.append([line for line in (tmp_path / name / "s.yaml").read_text().splitlines() if not line.startswith("#")])
+        lines = (tmp_path / name / "s.yaml").read_text().splitlines()
+        outs.append([line for line in lines if not line.startswith("#")])
     assert outs[0] == outs[1]
     assert np.isfinite(load_scenario(tmp_path / "a" / "s.yaml").segments["segment_1"].intent.mean)

@@ -59,8 +59,16 @@ def _simulate(params, n: int, periods: int, seed: int = 3):
         discount[:, t], bought[:, t] = outcome.discount, outcome.purchased
         basket[:, t], p_buy[:, t] = outcome.basket_value, outcome.purchase_probability
     cats = params.category_names
-    panel = Panel(discount, bought, basket, np.ones(shape, bool), sim.state.traits.category.astype(np.int64), cats, 0,
-                  np.arange(n).astype(object))
+    panel = Panel(
+        discount,
+        bought,
+        basket,
+        np.ones(shape, bool),
+        sim.state.traits.category.astype(np.int64),
+        cats,
+        0,
+        np.arange(n).astype(object),
+    )
     return panel, p_buy, sim.state.traits.segment.astype(int)
 
 
@@ -81,28 +89,56 @@ def test_rebuilt_state_gives_the_simulators_purchase_probability_exactly() -> No
 def test_one_shopper_two_weeks_against_hand_computation() -> None:
     """K = 1: week 1 offer 0.2 and a purchase, week 2 no offer and none; churn hazard between the weeks."""
     params = load_scenario(_exact(segments=["occasional"]))
-    panel = Panel(np.array([[0.2, 0.0]]), np.array([[1.0, 0.0]]), np.array([[50.0, 0.0]]), np.ones((1, 2), bool),
-                  np.array([0]), params.category_names, 0, np.array(["x"], dtype=object))
+    panel = Panel(
+        np.array([[0.2, 0.0]]),
+        np.array([[1.0, 0.0]]),
+        np.array([[50.0, 0.0]]),
+        np.ones((1, 2), bool),
+        np.array([0]),
+        params.category_names,
+        0,
+        np.array(["x"], dtype=object),
+    )
     nat = natural_from_scenario(params, params.category_names)
     s = params.segments["occasional"]
     b = params.behaviour
     season = params.seasonality.amplitude * np.cos(2 * np.pi * (np.arange(2) - params.seasonality.peak_week) / 52)
-    season += sum(h.uplift * np.exp(-0.5 * (min(abs(w - h.week), 52 - abs(w - h.week)) / h.width) ** 2)
-                  for h in params.seasonality.holidays for w in [0]) * np.array([1, 0])
-    season[1] += sum(h.uplift * np.exp(-0.5 * (min(abs(1 - h.week), 52 - abs(1 - h.week)) / h.width) ** 2)
-                     for h in params.seasonality.holidays)
+    season += sum(
+        h.uplift * np.exp(-0.5 * (min(abs(w - h.week), 52 - abs(w - h.week)) / h.width) ** 2)
+        for h in params.seasonality.holidays
+        for w in [0]
+    ) * np.array([1, 0])
+    season[1] += sum(
+        h.uplift * np.exp(-0.5 * (min(abs(1 - h.week), 52 - abs(1 - h.week)) / h.width) ** 2)
+        for h in params.seasonality.holidays
+    )
     r0 = s.initial_reference
     u1 = s.intent.mean + season[0] + s.discount_sensitivity.mean * 0.2 + s.gain_weight.mean * max(0.2 - r0, 0)
     p1 = 1 / (1 + math.exp(-u1))
     r1 = s.reference_memory * r0 + (1 - s.reference_memory) * 0.2
     f1 = 1.0
     st1 = s.forward_buying.mean * 0.2
-    u2 = (s.intent.mean + season[1] - s.loss_weight.mean * r1 - s.fatigue_sensitivity.mean * f1
-          - s.stock_sensitivity.mean * st1)
+    u2 = (
+        s.intent.mean
+        + season[1]
+        - s.loss_weight.mean * r1
+        - s.fatigue_sensitivity.mean * f1
+        - s.stock_sensitivity.mean * st1
+    )
     p2 = 1 / (1 + math.exp(-u2))
     sat0 = 1 / (1 + math.exp(-s.intent.mean))
-    q = 1 / (1 + math.exp(-(math.log(s.churn_rate / (1 - s.churn_rate)) + b.recency_churn * math.log1p(0.0)
-                            + s.fatigue_churn * 0.0 + s.offer_churn * 1.0 - b.satisfaction_churn * sat0)))
+    q = 1 / (
+        1
+        + math.exp(
+            -(
+                math.log(s.churn_rate / (1 - s.churn_rate))
+                + b.recency_churn * math.log1p(0.0)
+                + s.fatigue_churn * 0.0
+                + s.offer_churn * 1.0
+                - b.satisfaction_churn * sat0
+            )
+        )
+    )
     expected = math.log(p1) + math.log((1 - q) * (1 - p2) + q)
     fwd = forward(_tensors(nat), PanelTensors.of(panel), Calendar.of(params, 0, 2), Fixed.of(params))
     assert float(fwd.purchase_loglik[0, 0]) == pytest.approx(expected, rel=1e-10)
@@ -114,8 +150,16 @@ def test_basket_density_is_the_compound_symmetric_normal() -> None:
     cats = params.category_names
     baskets = np.array([[60.0, 0.0, 80.0, 45.0]])
     discount = np.array([[0.0, 0.1, 0.2, 0.0]])
-    panel = Panel(discount, (baskets > 0).astype(float), baskets, np.ones((1, 4), bool), np.array([1]), cats, 0,
-                  np.array(["x"], dtype=object))
+    panel = Panel(
+        discount,
+        (baskets > 0).astype(float),
+        baskets,
+        np.ones((1, 4), bool),
+        np.array([1]),
+        cats,
+        0,
+        np.array(["x"], dtype=object),
+    )
     nat = natural_from_scenario(params, cats)
     got = float(basket_loglik(_tensors(nat), PanelTensors.of(panel))[0, 0])
     sd_v, sd_e = nat["basket_sd"][0], nat["basket_noise_sd"]
