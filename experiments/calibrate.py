@@ -4,8 +4,8 @@
 
 The fitted scenario is an ordinary scenario YAML (``simulator=<path>``, ``load_scenario``,
 ``gymnasium.make(..., scenario=...)``), headed by a comment with the log's SHA-256 and the fit
-statistics; ``fit_report.md`` and its figures go beside it. Nothing is written when the log
-breaks the schema. The id-hashing key is never written anywhere.
+statistics; ``<stem>.fit_report.md`` and its figures (``<stem>.fit_report/``) go beside it.
+Nothing is written when the log breaks the schema. The id-hashing key is never written anywhere.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
         "log_sha256": digest,
     }
     header = [
-        f"Calibrated by `discountsim calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; fit_report.md beside it.",
+        f"Calibrated by `discountsim calibrate` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{out.stem}.fit_report.md beside it.",
         f"source log sha256 {digest}: {cal.n_rows:,} shopper-weeks, {cal.n_shoppers:,} shoppers (ids keyed-hashed).",
         f"base scenario: {base.name}; segments: {cal.chosen.n_segments} (BIC {cal.chosen.bic:,.1f}, "
         f"log-likelihood {cal.chosen.loglik:,.1f}, {cal.chosen.n_free} values estimated).",
@@ -120,7 +121,7 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
     report = write_fit_report(
         cal,
         ReportInputs(digest, base.name, shop_log.key_source, shop_log.dropped_columns, out.name),
-        out.parent,
+        out,
         int(cfg.seed),
     )
     write_json(Path(output_dir) / "metrics.json", stats)

@@ -87,9 +87,7 @@ def run_log(
     atomic_write_text(
         scenario_file, scenario_text(cal.scenario, [f"benchmark calibration of a {logging} log of {scenario}"])
     )
-    write_fit_report(
-        cal, ReportInputs("(benchmark)", scenario, shop.key_source, [], scenario_file.name), args.out / tag
-    )
+    write_fit_report(cal, ReportInputs("(benchmark)", scenario, shop.key_source, [], scenario_file.name), scenario_file)
     test = cal.panel.take(cal.held_out_index)
     truth = loglik_per_row(
         natural_from_scenario(params, cal.panel.category_names),

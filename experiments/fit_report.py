@@ -1,4 +1,4 @@
-"""``fit_report.md``: the evidence that a calibrated scenario behaves like the shop's shoppers.
+"""``<scenario>.fit_report.md``: the evidence that a calibrated scenario behaves like the shop's shoppers.
 
 Every table and figure is segment- or population-level; the report holds no id and no
 per-shopper value. Observed curves come from the log, simulated ones from the fitted scenario
@@ -85,9 +85,19 @@ def segment_traits(cal: Calibration) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_fit_report(cal: Calibration, inputs: ReportInputs, folder: Path, seed: int = 0) -> Path:
-    """Write ``fit_report.md`` and its figures (``fit_report/*.png``) into ``folder``; returns the report's path."""
-    figures = folder / "fit_report"
+def report_paths(scenario_file: Path) -> tuple[Path, Path]:
+    """``<stem>.fit_report.md`` and its figures' folder ``<stem>.fit_report/`` beside the scenario file.
+
+    Named after the scenario, so that two calibrations written into one folder keep both reports.
+    """
+    return scenario_file.with_name(f"{scenario_file.stem}.fit_report.md"), scenario_file.with_name(
+        f"{scenario_file.stem}.fit_report"
+    )
+
+
+def write_fit_report(cal: Calibration, inputs: ReportInputs, scenario_file: Path, seed: int = 0) -> Path:
+    """Write the report and its figures beside ``scenario_file`` (``report_paths``); returns the report's path."""
+    path, figures = report_paths(scenario_file)
     figures.mkdir(parents=True, exist_ok=True)
     bic = bic_table(cal.fits, cal.chosen)
     table = parameter_table(cal)
@@ -219,6 +229,5 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, folder: Path, seed:
         *([f"- {w}" for w in cal.warnings] or ["- none"]),
         "",
     ]
-    path = folder / "fit_report.md"
     atomic_write_text(path, "\n".join(lines))
     return path

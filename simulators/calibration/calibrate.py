@@ -167,6 +167,11 @@ def calibrate(
     """
     torch.set_num_threads(max(1, torch.get_num_threads()))
     panel = build_panel(frame)
+    if segments != "auto" and int(segments) * MIN_SHOPPERS > panel.n_shoppers:
+        raise DiscountSimInputError(
+            f"segments: {segments} segments of at least {MIN_SHOPPERS} shoppers need {int(segments) * MIN_SHOPPERS} "
+            f"shoppers; the log has {panel.n_shoppers}"
+        )
     start_week = base.seasonality.start_week if start_week is None else int(start_week)
     fit_index, test_index = split_shoppers(panel.n_shoppers, held_out, seed)
     fit_panel, test_panel = panel.take(fit_index), panel.take(test_index)

@@ -111,6 +111,7 @@ class PanelTensors:
 
     Attributes:
         discount, purchased, log_basket: ``(n, T)`` discount, purchase (0/1), log basket (0 without one).
+        has_basket: ``(n, T)`` 1.0 where a purchase has a basket value > 0 (a basket of exactly 1 has log 0).
         present: ``(n, T)`` column t lies in the shopper's window (a prefix of every row).
         week: ``(n, T)`` the panel week (index into the calendar) of column t.
         category: ``(n,)`` category index.
@@ -121,6 +122,7 @@ class PanelTensors:
     discount: torch.Tensor
     purchased: torch.Tensor
     log_basket: torch.Tensor
+    has_basket: torch.Tensor
     present: torch.Tensor
     week: torch.Tensor
     category: torch.Tensor
@@ -140,11 +142,13 @@ class PanelTensors:
 
         bought = shifted(panel.purchased) > 0
         basket = shifted(panel.basket_value)
-        log_basket = np.where(bought & (basket > 0), np.log(np.where(bought & (basket > 0), basket, 1.0)), 0.0)
+        has_basket = bought & (basket > 0)
+        log_basket = np.where(has_basket, np.log(np.where(has_basket, basket, 1.0)), 0.0)
         return cls(
             torch.tensor(shifted(panel.discount), dtype=DTYPE),
             torch.tensor(bought, dtype=DTYPE),
             torch.tensor(log_basket, dtype=DTYPE),
+            torch.tensor(has_basket, dtype=DTYPE),
             torch.tensor(present, dtype=torch.bool),
             torch.tensor(week, dtype=torch.long),
             torch.tensor(panel.category, dtype=torch.long),
@@ -158,6 +162,7 @@ class PanelTensors:
             self.discount[index],
             self.purchased[index],
             self.log_basket[index],
+            self.has_basket[index],
             self.present[index],
             week,
             self.category[index],
@@ -254,7 +259,7 @@ def basket_loglik(nat: dict[str, torch.Tensor], data: PanelTensors) -> torch.Ten
     symmetry: log f = -m/2 log 2 pi - (m-1)/2 log s2 - 1/2 log(s2 + m v)
     - 1/2 [sum e^2 / s2 - v (sum e)^2 / (s2 (s2 + m v))]  (minus sum log B, the Jacobian).
     """
-    y = data.purchased * (data.log_basket != 0.0)
+    y = data.has_basket
     d_paid = data.discount * y
     sd_v, sd_e = nat["basket_sd"], nat["basket_noise_sd"]
     v, s2 = sd_v * sd_v, sd_e * sd_e

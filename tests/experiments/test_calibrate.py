@@ -88,11 +88,11 @@ def test_calibrate_writes_a_scenario_that_works_everywhere_and_its_report(pipeli
     env = gym.make("DiscountSim/Shopper-v0", scenario=str(scenario))
     env.reset(seed=0)
     env.step(env.action_space.sample())
-    report = (pipeline["work"] / "fitted" / "fit_report.md").read_text()
+    report = (pipeline["work"] / "fitted" / "shop.fit_report.md").read_text()
     for section in ("## Number of segments", "## Held-out shoppers", "## Parameters", "## Observed against simulated"):
         assert section in report
     for figure in ("bic.png", "held_out_deciles.png", "purchase_rate_by_discount.png", "retention.png"):
-        assert (pipeline["work"] / "fitted" / "fit_report" / figure).stat().st_size > 1000
+        assert (pipeline["work"] / "fitted" / "shop.fit_report" / figure).stat().st_size > 1000
 
 
 def test_nothing_written_anywhere_holds_an_id_an_email_the_key_or_a_shoppers_value(pipeline) -> None:

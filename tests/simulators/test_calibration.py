@@ -148,7 +148,7 @@ def test_basket_density_is_the_compound_symmetric_normal() -> None:
     """Three baskets of one shopper: the closed form equals scipy's multivariate normal with a shared effect."""
     params = load_scenario(_exact(segments=["loyal_regular"]))
     cats = params.category_names
-    baskets = np.array([[60.0, 0.0, 80.0, 45.0]])
+    baskets = np.array([[60.0, 0.0, 1.0, 45.0]])  # a basket of exactly 1: log 0, still a basket
     discount = np.array([[0.0, 0.1, 0.2, 0.0]])
     panel = Panel(
         discount,
@@ -164,7 +164,7 @@ def test_basket_density_is_the_compound_symmetric_normal() -> None:
     got = float(basket_loglik(_tensors(nat), PanelTensors.of(panel))[0, 0])
     sd_v, sd_e = nat["basket_sd"][0], nat["basket_noise_sd"]
     mu = nat["log_basket_value"][0] - sd_v**2 / 2 - sd_e**2 / 2 + nat["category_log_scale"][1]
-    logs = np.log([60.0, 80.0, 45.0])
+    logs = np.log([60.0, 1.0, 45.0])
     means = mu + np.log1p(nat["forward_buying"][0] * np.array([0.0, 0.2, 0.0]))
     cov = sd_e**2 * np.eye(3) + sd_v**2 * np.ones((3, 3))
     expected = multivariate_normal(means, cov).logpdf(logs) - logs.sum()
