@@ -77,6 +77,17 @@ def test_wheel_runs_simulate_and_quick_compare_from_an_empty_directory(installed
     assert not list(empty.rglob("*.tmp*"))
 
 
+def test_wheel_exports_calibrates_and_runs_the_twin_from_an_empty_directory(installed) -> None:
+    """The whole calibration path from an installed wheel: every module it needs is packaged."""
+    bin_dir, empty = installed
+    cli = str(bin_dir / "discountsim")
+    _run([cli, "export-log", "n_shoppers=80", "horizon=4", "out=shop_log.csv"], cwd=empty)
+    _run([cli, "calibrate", "data=shop_log.csv", "out=shop.yaml", "segments=1", "max_iter=10"], cwd=empty)
+    assert (empty / "shop.yaml").is_file() and (empty / "shop.fit_report.md").is_file()
+    policies = "policies=[{name: twin, model: shop.yaml, plan_horizon: 3}]"
+    _run([cli, "evaluate", "simulator=shop.yaml", policies, "n_shoppers=20", "horizon=3"], cwd=empty)
+
+
 def test_wheel_runs_the_readmes_python_examples(installed) -> None:
     bin_dir, empty = installed
     examples = _python_examples()
