@@ -165,7 +165,6 @@ def calibrate(
         start_week: Week of year of the log's first week (default: the base scenario's).
         shard_size: Shoppers per shard of the likelihood (bounds memory; the optimum is the same).
     """
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     panel = build_panel(frame)
     if segments != "auto" and int(segments) * MIN_SHOPPERS > panel.n_shoppers:
         raise DiscountSimInputError(
@@ -184,7 +183,6 @@ def calibrate(
     shards = shards_of(PanelTensors.of(fit_panel), shard_size)
     categories = panel.category_names
     warnings: list[str] = []
-    kept_always: set[tuple[str, int]] = set()
     if _offer_free(panel):
         warnings.append(
             "the log has no offers: every response to discounts is not identified and kept at the base scenario's value"
