@@ -59,6 +59,7 @@ class SegmentTable:
     offer_churn: NDArray[np.float64]
     basket_value: NDArray[np.float64]
     basket_sd: NDArray[np.float64]
+    category_scale: NDArray[np.float64]
 
     @classmethod
     def of(cls, params: SimulatorParams) -> SegmentTable:
@@ -66,7 +67,15 @@ class SegmentTable:
         nat = natural_from_scenario(params, params.category_names)
         first = params.catalogue[params.category_names[0]].basket_scale  # natural baskets are in its units
         fields = {f: np.asarray(nat[f], dtype=np.float64) for f in cls.__dataclass_fields__ if f in nat}
-        return cls(**fields, basket_value=np.exp(nat["log_basket_value"]) / first)
+        return cls(
+            **fields,
+            basket_value=np.exp(nat["log_basket_value"]) / first,
+            category_scale=np.exp(nat["category_log_scale"]) * first,
+        )
+
+    def basket(self, segment: NDArray[np.intp], category: NDArray[np.intp]) -> NDArray[np.float64]:
+        """Mean list-price basket (currency) of a shopper of ``segment`` whose category is ``category``."""
+        return self.basket_value[segment] * self.category_scale[category]
 
 
 class TwinFilter:
@@ -108,11 +117,10 @@ class TwinFilter:
         mean = p / (1.0 - m) if m < 1.0 else p
         out = -0.5 * ((frequency - mean) ** 2 / var + np.log(var))
         basket = np.expm1(observations[:, feature_index(self.model, "monetary")].astype(np.float64) * _LOG_1000)
-        names = self.model.category_names
-        scale = np.array([self.model.catalogue[c].basket_scale for c in names])
-        category = np.argmax(observations[:, len(feature_names(self.model)) - len(names) :], axis=1)
+        n_categories = len(self.model.catalogue)
+        category = np.argmax(observations[:, len(feature_names(self.model)) - n_categories :], axis=1)
         sd = np.maximum(s.basket_sd, 0.05)[None, :]
-        centre = np.log(s.basket_value[None, :] * scale[category][:, None]) - 0.5 * sd * sd
+        centre = np.log(s.basket(np.arange(s.share.size)[None, :], category[:, None])) - 0.5 * sd * sd
         log_v = np.log(np.maximum(basket, 1e-9))[:, None]
         out = out + np.where(basket[:, None] > 0.0, -0.5 * ((log_v - centre) / sd) ** 2 - np.log(sd), 0.0)
         return out
@@ -233,7 +241,6 @@ class TwinPolicy(DiscountPolicy):
         self._category_columns = slice(n_base, None)
         names = self.scenario.category_names
         self._margin = np.array([self.scenario.catalogue[c].margin for c in names])
-        self._scale = np.array([self.model.catalogue[c].basket_scale for c in names])
         self._season = dynamics.season_by_week(self.model.seasonality)
         self._col = {
             c: feature_index(self.scenario, c)
@@ -280,7 +287,9 @@ class TwinPolicy(DiscountPolicy):
         margin = self._margin[category]
         seen = np.expm1(obs[:, self._col["monetary"]].astype(np.float64) * _LOG_1000)
         basket = np.where(
-            (seen > 0.0)[:, None], seen[:, None], self._filter.seg.basket_value * self._scale[category][:, None]
+            (seen > 0.0)[:, None],
+            seen[:, None],
+            self._filter.seg.basket(np.arange(self._filter.seg.share.size)[None, :], category[:, None]),
         )
         weights = self._filter.weights()
         if self.plan:
@@ -298,7 +307,7 @@ class TwinPolicy(DiscountPolicy):
         """One shopper per (segment, category) with the segment's mean traits, at period ``t``, row k * C + c."""
         seg, names = self._filter.seg, self.model.category_names
         k, c = np.divmod(np.arange(seg.share.size * len(names)), len(names))
-        basket = seg.basket_value[k] * np.array([self.model.catalogue[n].basket_scale for n in names])[c]
+        basket = seg.basket(k, c)
         return self._virtual(
             k,
             c,
@@ -379,18 +388,12 @@ class TwinPolicy(DiscountPolicy):
             f.recency.ravel(),
             f.satisfaction.ravel(),
         )
-        scale = own_basket / self._plan_basket(plan_rows)
+        scale = own_basket / f.seg.basket(k, c)  # the plan's rows are the (k, c) representatives
         values = action_values(self.model, virtual, self.levels, self._plan, plan_rows, scale)
         total = (weights[:, :, None] * values.reshape(n, k_count, -1)).sum(axis=1)
         # The offer is paid whether or not the shopper is still there.
         gone = 1.0 - weights.sum(axis=1, keepdims=True)
         return total - gone * self.scenario.offer_cost * (self.levels > 0.0)[None, :]
-
-    def _plan_basket(self, plan_rows: NDArray[np.intp]) -> NDArray[np.float64]:
-        seg, names = self._filter.seg, self.model.category_names
-        scale = np.array([self.model.catalogue[n].basket_scale for n in names])
-        k, c = np.divmod(plan_rows, len(names))
-        return seg.basket_value[k] * scale[c]
 
     def config(self) -> dict[str, Any]:
         return {
