@@ -156,7 +156,7 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, scenario_file: Path
     worst = float(deciles["gap_pp"].abs().max())
     kept = [
         f"- `{n}` ({where_label(cal.natural, cal.panel.category_names, n, j)}): kept at {v:.4g}"
-        for n, j, _, _, v in cal.not_identified
+        for n, j, v in cal.not_identified
     ]
     lines = [
         f"# Fit report: {cal.params.name}",

@@ -34,10 +34,10 @@ from discountsim.simulators.calibration.fit import (
     starting_values,
 )
 from discountsim.simulators.calibration.likelihood import (
-    DTYPE,
     Calendar,
     Fixed,
     PanelTensors,
+    as_tensors,
     forward,
     mixture_loglik,
     one_step_predictions,
@@ -50,6 +50,9 @@ from discountsim.simulators.scenarios import build_scenario
 from numpy.typing import NDArray
 
 log = logging.getLogger(__name__)
+
+SHARD_SIZE = 4000
+"""Default shoppers per shard of the likelihood: about 0.2 GB of autograd graph at K = 4, 52 weeks."""
 
 OFFER_PARAMETERS = (
     "discount_sensitivity",
@@ -89,7 +92,7 @@ class Calibration:
         se: Their standard errors (NaN where not estimated).
         fits: The model fitted for each K tried (BIC path).
         chosen: The final model.
-        not_identified: ``(parameter, segment or index, estimate, standard error, value kept)``.
+        not_identified: ``(parameter, segment or index, value kept)``: the base scenario's value it was held at.
         weakly_identified: ``(parameter, index)`` estimated after the refit but with a wide interval.
         held_out: Scores on the held-out shoppers.
         warnings: What the user must know (not-identified values, extrapolation, the key's source).
@@ -104,7 +107,7 @@ class Calibration:
     se: dict[str, NDArray]
     fits: list[FitResult]
     chosen: FitResult
-    not_identified: list[tuple[str, int, float, float, float]]
+    not_identified: list[tuple[str, int, float]]
     weakly_identified: list[tuple[str, int]]
     held_out: HeldOut
     warnings: list[str]
@@ -136,10 +139,6 @@ def _select(fits: list[FitResult], n_shoppers: int) -> FitResult:
     return min(admissible or fits[:1], key=lambda f: f.bic)
 
 
-def _offer_free(panel: Panel) -> bool:
-    return not bool((panel.discount[panel.present] > 0).any())
-
-
 def calibrate(
     frame: pd.DataFrame,
     base: SimulatorParams,
@@ -148,7 +147,7 @@ def calibrate(
     held_out: float = 0.2,
     seed: int = 0,
     start_week: int | None = None,
-    shard_size: int = 4000,
+    shard_size: int = SHARD_SIZE,
     name: str = "calibrated",
     max_iter: int = 300,
     progress: Callable[[str], None] = log.info,
@@ -183,13 +182,14 @@ def calibrate(
     shards = shards_of(PanelTensors.of(fit_panel), shard_size)
     categories = panel.category_names
     warnings: list[str] = []
-    if _offer_free(panel):
+    offer_free = not bool((panel.discount[panel.present] > 0).any())
+    if offer_free:
         warnings.append(
             "the log has no offers: every response to discounts is not identified and kept at the base scenario's value"
         )
 
     def kept_for(k: int) -> set[tuple[str, int]]:
-        if not _offer_free(panel):
+        if not offer_free:
             return set()
         return {(n, j) for n in OFFER_PARAMETERS for j in range(k if SPEC[n].shape == "segment" else 1)}
 
@@ -237,10 +237,7 @@ def calibrate(
     for n, j in still_weak:
         where = where_label(chosen.natural, categories, n, j)
         warnings.append(f"{n} of {where} ({SPEC[n].meaning}) is only weakly identified: its interval is wide")
-    unidentified = [
-        (n, j, float(np.atleast_1d(chosen.natural[n])[j]), float("inf"), float(np.atleast_1d(defaults[n])[j]))
-        for n, j in sorted(kept_always)
-    ]
+    unidentified = [(n, j, float(np.atleast_1d(defaults[n])[j])) for n, j in sorted(kept_always)]
     for n, j, *_ in unidentified:
         where = where_label(chosen.natural, categories, n, j)
         warnings.append(f"{n} of {where} ({SPEC[n].meaning}) is not identified by this log; kept at the base value")
@@ -274,16 +271,12 @@ def calibrate(
     )
 
 
-def _tensors(natural: dict[str, NDArray]) -> dict[str, torch.Tensor]:
-    return {k: torch.tensor(np.asarray(v), dtype=DTYPE) for k, v in natural.items()}
-
-
 def predictions(
-    natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int = 5000
+    natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int = SHARD_SIZE
 ) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
     """One-step forecasts P(buy | earlier weeks) and outcomes of every row in the shoppers' windows, and the
     purchase log-likelihood (churn marginalised, segments mixed; baskets not scored)."""
-    nat = _tensors(natural)
+    nat = as_tensors(natural)
     predicted, observed, loglik = [], [], 0.0
     with torch.no_grad():
         for shard in shards_of(PanelTensors.of(panel), shard_size):

@@ -39,6 +39,11 @@ def _softplus_inverse(x: NDArray) -> NDArray:
     return np.where(x > 30.0, x, np.log(np.expm1(np.minimum(x, 30.0))))
 
 
+def as_tensors(natural: dict[str, NDArray]) -> dict[str, torch.Tensor]:
+    """Natural values (``parameters`` layout) as the float64 tensors ``forward`` reads."""
+    return {k: torch.tensor(np.asarray(v), dtype=DTYPE) for k, v in natural.items()}
+
+
 def to_unconstrained(name: str, value: NDArray) -> NDArray:
     """The unconstrained number whose transform is ``value`` (natural units)."""
     transform = "share" if name == "share" else next(s.transform for s in SPECS if s.name == name)

@@ -8,7 +8,7 @@ import torch
 from discountsim.agents import evaluate, load_policy, make_policy, save_policy
 from discountsim.agents.twin import TwinFilter
 from discountsim.simulators import ShopperSimulator, load_scenario
-from discountsim.simulators.calibration.likelihood import DTYPE, Calendar, Fixed, PanelTensors, forward
+from discountsim.simulators.calibration.likelihood import Calendar, Fixed, PanelTensors, as_tensors, forward
 from discountsim.simulators.calibration.panel import Panel
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
@@ -47,10 +47,7 @@ def test_the_twins_filter_is_the_calibration_likelihoods_posterior() -> None:
         0,
         np.arange(n).astype(object),
     )
-    nat = {
-        k: torch.tensor(np.asarray(v), dtype=DTYPE)
-        for k, v in natural_from_scenario(params, params.category_names).items()
-    }
+    nat = as_tensors(natural_from_scenario(params, params.category_names))
     fwd = forward(nat, PanelTensors.of(panel), Calendar.of(params, 0, periods), Fixed.of(params))
     expected = torch.softmax(torch.log(nat["share"]) + fwd.purchase_loglik, dim=1).numpy()
     got = np.exp(twin_filter.log_weight)

@@ -11,10 +11,10 @@ from discountsim.simulators import ShopperSimulator, load_scenario
 from discountsim.simulators.calibration import calibrate
 from discountsim.simulators.calibration.fit import Layout, shards_of, total_loglik
 from discountsim.simulators.calibration.likelihood import (
-    DTYPE,
     Calendar,
     Fixed,
     PanelTensors,
+    as_tensors,
     basket_loglik,
     forward,
     mixture_loglik,
@@ -72,16 +72,12 @@ def _simulate(params, n: int, periods: int, seed: int = 3):
     return panel, p_buy, sim.state.traits.segment.astype(int)
 
 
-def _tensors(natural: dict) -> dict:
-    return {k: torch.tensor(np.asarray(v), dtype=DTYPE) for k, v in natural.items()}
-
-
 def test_rebuilt_state_gives_the_simulators_purchase_probability_exactly() -> None:
     """Reference, fatigue and stock rebuilt from the log by the likelihood equal the simulator's: same P(buy)."""
     params = load_scenario(_exact(churn=False))
     panel, p_buy, segment = _simulate(params, 300, 20)
     natural = natural_from_scenario(params, params.category_names)
-    fwd = forward(_tensors(natural), PanelTensors.of(panel), Calendar.of(params, 0, 20), Fixed.of(params), True)
+    fwd = forward(as_tensors(natural), PanelTensors.of(panel), Calendar.of(params, 0, 20), Fixed.of(params), True)
     mine = fwd.predicted.numpy()[np.arange(300), :, segment]
     np.testing.assert_allclose(mine, p_buy, rtol=0, atol=1e-9)  # season via its cos/sin basis: rounding only
 
@@ -140,7 +136,7 @@ def test_one_shopper_two_weeks_against_hand_computation() -> None:
         )
     )
     expected = math.log(p1) + math.log((1 - q) * (1 - p2) + q)
-    fwd = forward(_tensors(nat), PanelTensors.of(panel), Calendar.of(params, 0, 2), Fixed.of(params))
+    fwd = forward(as_tensors(nat), PanelTensors.of(panel), Calendar.of(params, 0, 2), Fixed.of(params))
     assert float(fwd.purchase_loglik[0, 0]) == pytest.approx(expected, rel=1e-10)
 
 
@@ -161,7 +157,7 @@ def test_basket_density_is_the_compound_symmetric_normal() -> None:
         np.array(["x"], dtype=object),
     )
     nat = natural_from_scenario(params, cats)
-    got = float(basket_loglik(_tensors(nat), PanelTensors.of(panel))[0, 0])
+    got = float(basket_loglik(as_tensors(nat), PanelTensors.of(panel))[0, 0])
     sd_v, sd_e = nat["basket_sd"][0], nat["basket_noise_sd"]
     mu = nat["log_basket_value"][0] - sd_v**2 / 2 - sd_e**2 / 2 + nat["category_log_scale"][1]
     logs = np.log([60.0, 1.0, 45.0])
@@ -248,7 +244,7 @@ def test_held_out_split_is_seeded_and_disjoint() -> None:
 def test_mixture_likelihood_is_the_log_of_the_share_weighted_sum() -> None:
     params = load_scenario(_exact())
     panel, _, _ = _simulate(params, 30, 6)
-    nat = _tensors(natural_from_scenario(params, params.category_names))
+    nat = as_tensors(natural_from_scenario(params, params.category_names))
     fwd = forward(nat, PanelTensors.of(panel), Calendar.of(params, 0, 6), Fixed.of(params))
     expected = np.log((nat["share"].numpy() * np.exp(fwd.purchase_loglik.numpy() + fwd.basket_loglik.numpy())).sum(1))
     np.testing.assert_allclose(mixture_loglik(nat, fwd).numpy(), expected, rtol=1e-10)
