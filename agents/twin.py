@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 from discountsim.agents.base import DiscountPolicy
-from discountsim.simulators import SimulatorParams, dynamics, feature_names, load_scenario
+from discountsim.simulators import ScenarioError, SimulatorParams, dynamics, feature_names, load_scenario
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.observation import feature_index
@@ -226,7 +226,10 @@ class TwinPolicy(DiscountPolicy):
         self._plan: ShopperPlan | None = None
         if model is None:
             raise ValueError("model: the calibrated scenario is required (the YAML `discountsim calibrate` wrote)")
-        self.model = load_scenario(model)
+        try:
+            self.model = load_scenario(model)
+        except ScenarioError as err:
+            raise ScenarioError(f"model: {err}") from err
         if feature_names(self.model) != feature_names(self.scenario):
             raise ValueError(
                 f"model: its categories {list(self.model.category_names)} differ from the scenario's "

@@ -7,7 +7,7 @@ import pytest
 import torch
 from discountsim.agents import evaluate, load_policy, make_policy, save_policy
 from discountsim.agents.twin import TwinFilter
-from discountsim.simulators import ShopperSimulator, load_scenario
+from discountsim.simulators import ScenarioError, ShopperSimulator, load_scenario
 from discountsim.simulators.calibration.likelihood import Calendar, Fixed, PanelTensors, as_tensors, forward
 from discountsim.simulators.calibration.panel import Panel
 from discountsim.simulators.calibration.parameters import natural_from_scenario
@@ -81,5 +81,7 @@ def test_twin_refuses_a_model_whose_categories_differ() -> None:
     other["catalogue"] = {"all": {"share": 1.0, "margin": 0.3, "basket_scale": 1.0}}
     with pytest.raises(ValueError, match="model: its categories"):
         make_policy("twin", scenario="default", model=other)
+    with pytest.raises(ScenarioError, match=r"model: scenario file not found: nope\.yaml"):
+        make_policy("twin", scenario="default", model="nope.yaml")
     with pytest.raises(ValueError, match="model: the calibrated scenario is required"):
         make_policy("twin", scenario="default")
