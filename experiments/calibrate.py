@@ -1,6 +1,11 @@
 """Calibrate a scenario to a shop's log: ingest (validate, hash ids), fit, write the scenario and its evidence.
 
     discountsim calibrate data=<log.csv|log.parquet> [out=<scenario.yaml>] [segments=auto|K] [simulator=<base>]
+    discountsim calibrate data='<folder or glob of files>' workers=<N> [ray_address=auto]
+
+A log may be one file or many (a folder, a glob): with ``workers=0`` the files are read into this
+process; with ``workers=N`` N Ray workers each read some of them and the fit sums their
+log-likelihoods (``ray_calibration``), which gives the same fit.
 
 The fitted scenario is an ordinary scenario YAML (``simulator=<path>``, ``load_scenario``,
 ``gymnasium.make(..., scenario=...)``), headed by a comment with the log's SHA-256 and the fit
@@ -22,12 +27,14 @@ from discountsim.agents.storage import atomic_write_text, write_json
 from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.fit_report import ReportInputs, write_fit_report
 from discountsim.experiments.job_config import check_job_config
+from discountsim.experiments.ray_calibration import ShardedSource
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams, load_scenario
 from discountsim.simulators.calibration import calibrate
+from discountsim.simulators.calibration.calibrate import CHECK_SHOPPERS, calibrate_source
 from discountsim.simulators.calibration.panel import MIN_SHOPPERS
 from discountsim.simulators.errors import DiscountSimInputError
-from discountsim.simulators.shop_log import read_shop_log
+from discountsim.simulators.shop_log import load_key, log_files, read_shop_logs
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig
@@ -41,6 +48,13 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def log_digest(files: list[Path]) -> str:
+    """One file's SHA-256; for a log in many files, the SHA-256 of their names and SHA-256s in name order."""
+    if len(files) == 1:
+        return sha256_of(files[0])
+    return hashlib.sha256("".join(f"{p.name}:{sha256_of(p)}\n" for p in files).encode()).hexdigest()
 
 
 def scenario_text(scenario: dict[str, Any], header: list[str]) -> str:
@@ -61,32 +75,68 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
     if out.suffix not in (".yaml", ".yml"):
         raise DiscountSimInputError(f"out: {out}: expected a .yaml path for the fitted scenario")
     key_file = None if cfg.key_file is None else to_absolute_path(str(cfg.key_file))
-    shop_log = read_shop_log(data, key_file)  # validates; fails before anything is written
-    digest = sha256_of(data)
-    log.info(
-        "log %s: %s rows, sha256 %s; ids hashed (key: %s)",
-        data.name,
-        f"{len(shop_log.frame):,}",
-        digest,
-        shop_log.key_source,
-    )
-    if shop_log.key_source.startswith("random"):
-        log.warning("no id-hashing key given ($DISCOUNTSIM_LOG_KEY or key_file): a random key was made for this run")
+    files = log_files(data)
+    key, key_source = load_key(key_file)
+    digest = log_digest(files)
     segments = cfg.segments if cfg.segments == "auto" else int(cfg.segments)
     name = cfg.name or out.stem
-    cal = calibrate(
-        shop_log.frame,
-        base,
-        segments=segments,
-        max_segments=int(cfg.max_segments),
-        held_out=float(cfg.held_out),
-        seed=int(cfg.seed),
-        start_week=cfg.start_week,
-        shard_size=int(cfg.shard_size),
-        name=name,
-        max_iter=int(cfg.max_iter),
-        progress=log.info,
+    start_week = base.seasonality.start_week if cfg.start_week is None else int(cfg.start_week)
+    fit_options = dict(
+        segments=segments, max_segments=int(cfg.max_segments), name=name, max_iter=int(cfg.max_iter), progress=log.info
     )
+    if int(cfg.workers) > 0:
+        source = ShardedSource(
+            files,
+            key,
+            key_source,
+            base,
+            start_week,
+            float(cfg.held_out),
+            int(cfg.seed),
+            int(cfg.shard_size),
+            int(cfg.workers),
+            cfg.ray_address,
+        )
+        dropped = source.dropped_columns
+        log.info(
+            "log %s: %d files on %d Ray workers, %s shopper-weeks, sha256 %s; ids hashed (key: %s)",
+            data.name,
+            len(files),
+            len(source.workers),
+            f"{source.summary.n_rows:,}",
+            digest,
+            key_source,
+        )
+        cal = calibrate_source(
+            source,
+            base,
+            source.categories,
+            start_week=start_week,
+            check_shoppers=CHECK_SHOPPERS,
+            seed=int(cfg.seed),
+            **fit_options,
+        )
+    else:
+        shop_log = read_shop_logs(files, key, key_source)  # validates; fails before anything is written
+        dropped = shop_log.dropped_columns
+        log.info(
+            "log %s: %s rows, sha256 %s; ids hashed (key: %s)",
+            data.name,
+            f"{len(shop_log.frame):,}",
+            digest,
+            key_source,
+        )
+        cal = calibrate(
+            shop_log.frame,
+            base,
+            held_out=float(cfg.held_out),
+            seed=int(cfg.seed),
+            start_week=start_week,
+            shard_size=int(cfg.shard_size),
+            **fit_options,
+        )
+    if key_source.startswith("random"):
+        log.warning("no id-hashing key given ($DISCOUNTSIM_LOG_KEY or key_file): a random key was made for this run")
     small = [n for n, s in cal.params.segments.items() if s.share * cal.n_shoppers < MIN_SHOPPERS]
     if small:
         raise DiscountSimInputError(
@@ -120,7 +170,7 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
     load_scenario(out)  # what was written loads as a scenario
     report = write_fit_report(
         cal,
-        ReportInputs(digest, base.name, shop_log.key_source, shop_log.dropped_columns, out.name),
+        ReportInputs(digest, base.name, key_source, dropped, out.name),
         out,
         int(cfg.seed),
     )

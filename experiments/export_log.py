@@ -1,6 +1,10 @@
 """Export a simulated shop log in the shop-log schema: what a shop's database would hold after a logging policy.
 
     discountsim export-log [simulator=<scenario>] [n_shoppers=...] [horizon=...] [logging=random|targeted] [out=...]
+        [shards=N]
+
+``shards=N`` writes the log as N files split by shopper, ``<stem>.part-<j>-of-<N><suffix>`` beside
+``out``, the way a big shop exports one (``calibrate data='<stem>.part-*'`` reads them).
 
 ``random`` offers a grid level uniformly at random; ``targeted`` is ``rule_based`` with ``exploration``
 (20 %) uniformly drawn grid levels. Propensities are recorded exactly; no latent column is written.
@@ -18,6 +22,7 @@ from discountsim.agents import make_policy
 from discountsim.agents.logging_policies import ExploringLogger
 from discountsim.agents.storage import atomic_write
 from discountsim.experiments import CONFIG_DIR
+from discountsim.experiments.calibrate import log_digest
 from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams, generate_behaviour_log
@@ -45,10 +50,35 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     frame = to_shop_log(generate_behaviour_log(params, logger, int(cfg.n_shoppers), int(cfg.horizon), seed))
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(out, lambda tmp: write_table(frame, tmp))
-    digest = hashlib.sha256(out.read_bytes()).hexdigest()
-    log.info("%s log of %s: %s rows; written: %s (sha256 %s)", cfg.logging, params.name, f"{len(frame):,}", out, digest)
-    return {"path": str(out), "rows": len(frame), "sha256": digest}
+    shards = int(cfg.shards)
+    if shards == 1:
+        atomic_write(out, lambda tmp: write_table(frame, tmp))
+        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        log.info(
+            "%s log of %s: %s rows; written: %s (sha256 %s)", cfg.logging, params.name, f"{len(frame):,}", out, digest
+        )
+        return {"path": str(out), "rows": len(frame), "sha256": digest}
+    paths = shard_paths(out, shards)
+    part = frame["shopper_id"].to_numpy() % shards  # every shopper's rows in one file
+    for j, path in enumerate(paths):
+        atomic_write(path, lambda tmp, j=j: write_table(frame[part == j], tmp))
+    log.info(
+        "%s log of %s: %s rows in %d files by shopper; written: %s ... %s",
+        cfg.logging,
+        params.name,
+        f"{len(frame):,}",
+        shards,
+        paths[0].name,
+        paths[-1].name,
+    )
+    pattern = str(paths[0].parent / f"{out.stem}.part-*{out.suffix}")
+    return {"path": pattern, "rows": len(frame), "sha256": log_digest(paths)}
+
+
+def shard_paths(out: Path, shards: int) -> list[Path]:
+    """``<stem>.part-<j>-of-<shards><suffix>`` beside ``out``, j = 0 .. shards - 1 (zero-padded to sort)."""
+    width = len(str(shards - 1))
+    return [out.with_name(f"{out.stem}.part-{j:0{width}d}-of-{shards}{out.suffix}") for j in range(shards)]
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export_log")

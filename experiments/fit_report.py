@@ -164,9 +164,15 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, scenario_file: Path
         f"Scenario file: `{inputs.scenario_file}`. Base scenario (margins, offer cost, holiday calendar, d_max, "
         f"and values the log cannot identify): `{inputs.base}`.",
         f"Log: sha256 `{inputs.log_sha256}`, {cal.n_rows:,} shopper-weeks of {cal.n_shoppers:,} shoppers over "
-        f"{cal.panel.n_periods} weeks; {len(cal.fit_index):,} shoppers fitted, {len(cal.held_out_index):,} held out.",
+        f"{cal.panel.n_periods} weeks; {cal.n_fit:,} shoppers fitted, {cal.held_out.n_shoppers:,} held out.",
         f"Shopper ids were replaced by keyed hashes (key: {inputs.key_source}).",
     ]
+    if cal.panel.n_shoppers < cal.n_shoppers:
+        lines.append(
+            f"The log was fitted in shards: the log-likelihoods are over every shopper, while the replays and rates "
+            f"below use a random {cal.panel.n_shoppers:,} of its shoppers and the decile table a random sample "
+            "of the held-out rows."
+        )
     if inputs.dropped_columns:
         lines.append(f"{len(inputs.dropped_columns)} column(s) outside the schema were dropped on ingest and not used.")
     lines += [

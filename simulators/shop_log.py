@@ -8,6 +8,7 @@ id goes further than the reader; columns outside the schema are dropped and name
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import hmac
 import logging
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 SCHEMA: dict[str, str] = {
     "shopper_id": "shopper identifier (string or integer); replaced by a keyed hash on ingest",
-    "period": "integer week, or ISO date (converted to weeks from the earliest date)",
+    "period": "integer week, or ISO date (converted to ISO weeks, Monday to Sunday, counted from the earliest)",
     "discount": "depth offered, fraction of list price in [0, 1]; 0 = no offer",
     "propensity": "optional: probability that the logging policy chose this offer, in (0, 1]",
     "purchased": "0 or 1",
@@ -40,6 +41,7 @@ NUMERIC = ("discount", "propensity", "purchased", "basket_value", "browse", "car
 KEY_ENV = "DISCOUNTSIM_LOG_KEY"
 """Environment variable holding the hashing key (hex or text); a key file can be named instead."""
 SHOWN_ROWS = 10
+DATE_EPOCH = pd.Timestamp("1970-01-05")  # a Monday: date periods become ISO weeks (Monday to Sunday)
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -134,7 +136,9 @@ def _periods(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         return as_number.where(is_week, -1).astype(np.int64), ~is_week
     dates = pd.to_datetime(raw.astype(str), format="ISO8601", errors="coerce")
     bad = dates.isna()
-    weeks = ((dates - dates.min()).dt.days // 7).fillna(-1).astype(np.int64)
+    # Weeks counted from a fixed Monday, not from this file's first date, so that files of one log agree;
+    # the panel counts from the log's earliest week.
+    weeks = ((dates - DATE_EPOCH).dt.days // 7).fillna(-1).astype(np.int64)
     return weeks, bad
 
 
@@ -224,6 +228,65 @@ def write_table(frame: pd.DataFrame, path: str | Path) -> None:
         frame.to_csv(path, index=False)
 
 
+def log_files(data: str | Path, key: str = "data") -> list[Path]:
+    """The files of a log: one file, every .csv/.parquet file in a directory, or a glob, in name order.
+
+    Raises:
+        DiscountSimInputError: Naming ``key``, when nothing matches or a file has another format.
+    """
+    data = Path(data)
+    if any(c in str(data) for c in "*?["):
+        files = sorted(Path(p) for p in glob.glob(str(data)))
+    elif data.is_dir():
+        files = sorted(p for p in data.iterdir() if p.suffix.lower() in FORMATS and not p.name.startswith("."))
+    else:
+        files = [data]
+    if not files:
+        raise DiscountSimInputError(f"{key}: {data}: no log files (.csv, .parquet) there")
+    for path in files:
+        table_format(path, key)
+        if not path.is_file():
+            raise DiscountSimInputError(f"{key}: log file not found: {path}")
+    return files
+
+
+def read_shop_logs(paths: list[Path], key: bytes, key_source: str) -> ShopLog:
+    """Read, validate and hash the files of one log (``log_files``) into one frame.
+
+    Each file is validated on its own, so problems name the file and its rows; a (shopper, period)
+    in two files is reported as a duplicate naming both.
+    """
+    frames, dropped = [], []
+    failed: list[tuple[Path, ShopLogError]] = []
+    for path in paths:
+        try:
+            clean, gone = validate_shop_log(read_table(path), str(path))
+        except ShopLogError as err:
+            failed.append((path, err))
+            continue
+        clean["shopper_id"] = hash_ids(clean["shopper_id"], key)
+        frames.append(clean.assign(_file=np.int32(len(frames))))
+        dropped += [c for c in gone if c not in dropped]
+    if len(failed) == 1:
+        raise failed[0][1]
+    if failed:
+        raise ShopLogError(
+            "data",
+            [LogProblem(f"{path.name}: {p.kind}", p.count, p.rows) for path, err in failed for p in err.problems],
+        )
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1:
+        twice = frame.duplicated(["shopper_id", "period"], keep=False)
+        if twice.any():
+            files = sorted({str(paths[i]) for i in frame.loc[twice, "_file"].unique()})[:SHOWN_ROWS]
+            raise ShopLogError(
+                "data", [LogProblem(f"duplicate (shopper_id, period) across files {files}", int(twice.sum()) // 2)]
+            )
+    if dropped:
+        log.warning("%s: dropped columns outside the schema (never copied anywhere): %s", paths[0].parent, dropped)
+    return ShopLog(frame.drop(columns="_file"), dropped, key_source)
+
+
 def read_shop_log(path: str | Path, key_file: str | Path | None = None) -> ShopLog:
     """Read a CSV or Parquet log, validate it, and replace shopper ids by their keyed hash.
 
@@ -231,10 +294,5 @@ def read_shop_log(path: str | Path, key_file: str | Path | None = None) -> ShopL
         DiscountSimInputError: For a missing or unreadable file.
         ShopLogError: For data that breaks the schema (see ``validate_shop_log``).
     """
-    path = Path(path)
-    clean, dropped = validate_shop_log(read_table(path), str(path))
-    if dropped:
-        log.warning("%s: dropped columns outside the schema (never copied anywhere): %s", path, dropped)
-    key, source = load_key(key_file)
-    clean["shopper_id"] = hash_ids(clean["shopper_id"], key)
-    return ShopLog(clean, dropped, source)
+    files = log_files(path)  # a missing file is reported before a key is looked for
+    return read_shop_logs(files, *load_key(key_file))

@@ -61,6 +61,7 @@ ALLOWED = {
     "simulators/calibration/likelihood.py": {"torch"},
     "simulators/calibration/fit.py": {"torch"},
     "simulators/calibration/calibrate.py": {"torch"},
+    "simulators/calibration/source.py": {"torch"},
 }
 
 

@@ -1,6 +1,7 @@
 """Calibrate a scenario to a shop log: the whole procedure, from a validated log to a scenario.
 
-1. The log becomes a panel (``panel``); 20 % of shoppers (``held_out``) are set aside.
+1. The log becomes a panel (``panel``) read through a ``source.LogSource`` (this process, or shards
+   on workers); about 20 % of shoppers (a seeded hash of the id) are set aside.
 2. Models with K = 1, 2, ... segments are fitted by maximum likelihood (``fit``), each warm-started
    from the last; K is the one with the smallest BIC among those whose every segment has at
    least ``MIN_SHOPPERS`` shoppers behind it (or the K asked for).
@@ -20,7 +21,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import torch
 from discountsim.simulators.calibration.checks import deciles
 from discountsim.simulators.calibration.fit import (
     FitResult,
@@ -28,22 +28,14 @@ from discountsim.simulators.calibration.fit import (
     at_bound,
     fit_segments,
     not_identified,
-    shards_of,
     split_largest,
     standard_errors,
     starting_values,
 )
-from discountsim.simulators.calibration.likelihood import (
-    Calendar,
-    Fixed,
-    PanelTensors,
-    as_tensors,
-    forward,
-    mixture_loglik,
-    one_step_predictions,
-)
-from discountsim.simulators.calibration.panel import MIN_SHOPPERS, Panel, build_panel, split_shoppers
+from discountsim.simulators.calibration.likelihood import Calendar, Fixed
+from discountsim.simulators.calibration.panel import MIN_SHOPPERS, Panel, build_panel
 from discountsim.simulators.calibration.parameters import SPEC, default_natural, scenario_from_natural
+from discountsim.simulators.calibration.source import LogSource, PanelSource, score_panel
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.scenarios import build_scenario
@@ -97,8 +89,10 @@ class Calibration:
         held_out: Scores on the held-out shoppers.
         warnings: What the user must know (not-identified values, extrapolation, the key's source).
         n_shoppers, n_rows: Size of the log.
-        panel: The log's panel (kept in memory for the report's replays; never written).
-        fit_index, held_out_index: Shopper rows of each part.
+        n_fit: Shoppers fitted (the rest held out).
+        panel: The shoppers the report's checks replay: the whole log, or a sample of a sharded one
+            (kept in memory; never written).
+        fit_index, held_out_index: Rows of ``panel`` fitted and held out.
     """
 
     scenario: dict
@@ -113,6 +107,7 @@ class Calibration:
     warnings: list[str]
     n_shoppers: int
     n_rows: int
+    n_fit: int
     start_week: int
     panel: Panel = field(repr=False)
     fit_index: NDArray[np.intp] = field(repr=False)
@@ -152,37 +147,65 @@ def calibrate(
     max_iter: int = 300,
     progress: Callable[[str], None] = log.info,
 ) -> Calibration:
-    """Fit a scenario to a validated log (``shop_log.read_shop_log(...).frame``).
+    """Fit a scenario to a validated log (``shop_log.read_shop_log(...).frame``), in this process.
 
     Args:
         frame: The log, ids already hashed.
         base: Scenario that supplies what a log cannot (margins, offer cost, calendar of holidays,
             d_max) and the values kept for anything not identified.
         segments: ``"auto"`` (BIC over 1..``max_segments``) or a number of segments.
-        held_out: Share of shoppers held out of the fit, in [0, 0.5].
+        held_out: Share of shoppers held out of the fit, in [0, 0.5] (``source.held_out_mask``).
         seed: Seed of the held-out split.
         start_week: Week of year of the log's first week (default: the base scenario's).
         shard_size: Shoppers per shard of the likelihood (bounds memory; the optimum is the same).
     """
     panel = build_panel(frame)
-    if segments != "auto" and int(segments) * MIN_SHOPPERS > panel.n_shoppers:
+    start_week = base.seasonality.start_week if start_week is None else int(start_week)
+    source = PanelSource(
+        panel, Calendar.of(base, start_week, panel.n_periods), Fixed.of(base), held_out, seed, shard_size
+    )
+    return calibrate_source(
+        source, base, panel.category_names, segments, max_segments, start_week, name, max_iter, progress
+    )
+
+
+CHECK_SHOPPERS = 50_000
+"""Shoppers a sharded fit gathers for the report's checks (replays, rates, decile table rows kept)."""
+
+
+def calibrate_source(
+    source: LogSource,
+    base: SimulatorParams,
+    categories: tuple[str, ...],
+    segments: int | str = "auto",
+    max_segments: int = 4,
+    start_week: int = 0,
+    name: str = "calibrated",
+    max_iter: int = 300,
+    progress: Callable[[str], None] = log.info,
+    check_shoppers: int | None = None,
+    seed: int = 0,
+) -> Calibration:
+    """Fit a scenario to a log read through ``source`` (one process, or shards on workers).
+
+    Args:
+        source: The log (``source.PanelSource`` or a sharded source).
+        categories: The log's category names, in the panel's order.
+        check_shoppers: Shoppers kept for the report's checks (None: all; a sharded fit passes a cap).
+        seed: Seed of the sample of ``check_shoppers``.
+
+    Other arguments as ``calibrate``.
+    """
+    summary = source.summary
+    if segments != "auto" and int(segments) * MIN_SHOPPERS > summary.n_shoppers:
         raise DiscountSimInputError(
             f"segments: {segments} segments of at least {MIN_SHOPPERS} shoppers need {int(segments) * MIN_SHOPPERS} "
-            f"shoppers; the log has {panel.n_shoppers}"
+            f"shoppers; the log has {summary.n_shoppers}"
         )
-    start_week = base.seasonality.start_week if start_week is None else int(start_week)
-    fit_index, test_index = split_shoppers(panel.n_shoppers, held_out, seed)
-    fit_panel, test_panel = panel.take(fit_index), panel.take(test_index)
-    if fit_panel.n_shoppers < MIN_SHOPPERS:
-        raise DiscountSimInputError(
-            f"held_out: leaves {fit_panel.n_shoppers} shoppers to fit; at least {MIN_SHOPPERS} needed"
-        )
-    calendar = Calendar.of(base, start_week, panel.n_periods)
-    fixed = Fixed.of(base)
-    shards = shards_of(PanelTensors.of(fit_panel), shard_size)
-    categories = panel.category_names
+    if summary.n_fit < MIN_SHOPPERS:
+        raise DiscountSimInputError(f"held_out: leaves {summary.n_fit} shoppers to fit; at least {MIN_SHOPPERS} needed")
     warnings: list[str] = []
-    offer_free = not bool((panel.discount[panel.present] > 0).any())
+    offer_free = not summary.any_offer
     if offer_free:
         warnings.append(
             "the log has no offers: every response to discounts is not identified and kept at the base scenario's value"
@@ -193,8 +216,6 @@ def calibrate(
             return set()
         return {(n, j) for n in OFFER_PARAMETERS for j in range(k if SPEC[n].shape == "segment" else 1)}
 
-    window = fit_panel.present.sum(axis=1)
-    rates = fit_panel.purchased.sum(axis=1) / np.maximum(window, 1)
     counts = [int(segments)] if segments != "auto" else list(range(1, int(max_segments) + 1))
     fits: list[FitResult] = []
     previous: FitResult | None = None
@@ -203,24 +224,22 @@ def calibrate(
         if previous is not None and previous.n_segments == k - 1:
             start = split_largest(previous.natural)
         else:
-            start = starting_values(defaults, rates, k)
-        fit = fit_segments(
-            k, start, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_for(k), max_iter, progress
-        )
+            start = starting_values(defaults, summary.rates, k)
+        fit = fit_segments(k, start, defaults, source, kept_for(k), max_iter, progress)
         fits.append(fit)
         previous = fit
         if segments == "auto" and len(fits) >= 2 and fit.bic > fits[-2].bic:
             progress(f"BIC rose from K={k - 1} to K={k}: stopping the path")
             break
-        if segments == "auto" and _smallest_segment(fit, panel.n_shoppers) < MIN_SHOPPERS:
+        if segments == "auto" and _smallest_segment(fit, summary.n_shoppers) < MIN_SHOPPERS:
             progress(f"K={k} has a segment with fewer than {MIN_SHOPPERS} shoppers: stopping the path")
             break
-    chosen = _select(fits, panel.n_shoppers)
+    chosen = _select(fits, summary.n_shoppers)
     k = chosen.n_segments
     defaults = default_natural(base, k, categories)
     layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
-    se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
+    se = standard_errors(layout, chosen.theta, chosen.free, source)
     kept_always = kept_for(k)
     weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     if weak:  # one refit with them fixed: a second round would rarely change the fit and doubles the time
@@ -229,10 +248,8 @@ def calibrate(
             progress(f"  not identified: {n}[{j}] = {value:.4g} (se {error:.3g})")
         kept_always |= set(weak)
         progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
-        chosen = fit_segments(
-            k, chosen.natural, defaults, shards, calendar, fixed, fit_panel.n_shoppers, kept_always, max_iter, progress
-        )
-        se = standard_errors(layout, chosen.theta, chosen.free, shards, calendar, fixed)
+        chosen = fit_segments(k, chosen.natural, defaults, source, kept_always, max_iter, progress)
+        se = standard_errors(layout, chosen.theta, chosen.free, source)
     still_weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     for n, j in still_weak:
         where = where_label(chosen.natural, categories, n, j)
@@ -241,16 +258,19 @@ def calibrate(
     for n, j, *_ in unidentified:
         where = where_label(chosen.natural, categories, n, j)
         warnings.append(f"{n} of {where} ({SPEC[n].meaning}) is not identified by this log; kept at the base value")
-    logged_max = float(panel.discount[panel.present].max()) if panel.n_rows else 0.0
-    if 0 < logged_max < base.d_max - 1e-9:
+    if 0 < summary.deepest_offer < base.d_max - 1e-9:
         warnings.append(
-            f"the deepest logged discount is {logged_max:.2f}; "
+            f"the deepest logged discount is {summary.deepest_offer:.2f}; "
             f"responses between it and d_max = {base.d_max} are extrapolated"
         )
-    held = score_held_out(chosen, test_panel, calendar, fixed, shard_size)
-    shares = np.bincount(panel.category, minlength=len(categories)) / panel.n_shoppers
+    scores = source.held_out_scores(chosen.natural, None if check_shoppers is None else check_shoppers * 52)
+    held = HeldOut(
+        scores.n_shoppers, scores.rows, scores.loglik / max(scores.rows, 1), deciles(scores.predicted, scores.observed)
+    )
+    shares = summary.category_counts / max(summary.n_shoppers, 1)
     scenario = scenario_from_natural(chosen.natural, base, categories, shares, name, start_week)
     params = build_scenario(**scenario)
+    panel, is_held_out = source.sample(check_shoppers, seed)
     return Calibration(
         scenario=scenario,
         params=params,
@@ -262,43 +282,20 @@ def calibrate(
         weakly_identified=still_weak,
         held_out=held,
         warnings=warnings,
-        n_shoppers=panel.n_shoppers,
-        n_rows=panel.n_rows,
+        n_shoppers=summary.n_shoppers,
+        n_rows=summary.n_rows,
+        n_fit=summary.n_fit,
         start_week=start_week,
         panel=panel,
-        fit_index=fit_index,
-        held_out_index=test_index,
+        fit_index=np.flatnonzero(~is_held_out),
+        held_out_index=np.flatnonzero(is_held_out),
     )
-
-
-def predictions(
-    natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int = SHARD_SIZE
-) -> tuple[NDArray[np.float64], NDArray[np.float64], float]:
-    """One-step forecasts P(buy | earlier weeks) and outcomes of every row in the shoppers' windows, and the
-    purchase log-likelihood (churn marginalised, segments mixed; baskets not scored)."""
-    nat = as_tensors(natural)
-    predicted, observed, loglik = [], [], 0.0
-    with torch.no_grad():
-        for shard in shards_of(PanelTensors.of(panel), shard_size):
-            fwd = forward(nat, shard, calendar, fixed, keep_predictions=True)
-            here = shard.present.numpy()
-            predicted.append(one_step_predictions(nat, fwd).numpy()[here])
-            observed.append(shard.purchased.numpy()[here])
-            loglik += float(mixture_loglik(nat, fwd, baskets=False).sum())
-    return np.concatenate(predicted), np.concatenate(observed), loglik
-
-
-def score_held_out(fit: FitResult, panel: Panel, calendar: Calendar, fixed: Fixed, shard_size: int) -> HeldOut:
-    """The held-out shoppers' purchase log-likelihood per row and the decile table of one-step forecasts."""
-    predicted, observed, loglik = predictions(fit.natural, panel, calendar, fixed, shard_size)
-    rows = int(observed.size)
-    return HeldOut(panel.n_shoppers, rows, loglik / max(rows, 1), deciles(predicted, observed))
 
 
 def loglik_per_row(natural: dict[str, NDArray], panel: Panel, calendar: Calendar, fixed: Fixed) -> float:
     """Purchase log-likelihood per row of ``panel`` under ``natural`` (e.g. the true scenario's values)."""
-    _, observed, loglik = predictions(natural, panel, calendar, fixed)
-    return loglik / max(int(observed.size), 1)
+    scores = score_panel(natural, panel, calendar, fixed, SHARD_SIZE)
+    return scores.loglik / max(scores.rows, 1)
 
 
 def bic_table(fits: list[FitResult], chosen: FitResult) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 """Maximum-likelihood fit of the latent-class dynamic logit: optimiser, intervals, identification, BIC.
 
 The free parameters are packed into one unconstrained vector (``Layout``); L-BFGS with a
-strong-Wolfe line search (torch) maximises the mean log-likelihood of the fitting shoppers. The
-log can be cut into shards of shoppers: each shard's likelihood and gradient are computed in
-turn and summed, so memory is bounded by the shard while the optimum is the full-batch one.
+strong-Wolfe line search (torch) maximises the mean log-likelihood of the fitting shoppers, whose
+value and gradient a ``source.LogSource`` computes: shard by shard in this process (memory bounded
+by the shard, the optimum the full-batch one), or summed over Ray workers that hold the shards.
 Intervals come from the observed information (the Hessian at the optimum) and the delta method.
 """
 
@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from discountsim.simulators.calibration.likelihood import (
 )
 from discountsim.simulators.calibration.parameters import SPEC, SPECS
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from discountsim.simulators.calibration.source import LogSource
 
 log = logging.getLogger(__name__)
 NAMES = (*(s.name for s in SPECS), "share")
@@ -152,17 +156,17 @@ def optimise(
     layout: Layout,
     start: NDArray[np.float64],
     free: NDArray[np.bool_],
-    shards: Sequence[PanelTensors],
-    calendar: Calendar,
-    fixed: Fixed,
+    source: LogSource,
     max_iter: int = 300,
     gradient_tolerance: float = 1e-6,
 ) -> tuple[NDArray[np.float64], float, bool, int]:
-    """Maximise the log-likelihood over the ``free`` entries from ``start``: (theta, loglik, converged, iterations)."""
-    n_total = sum(int(s.discount.shape[0]) for s in shards)
-    base = torch.tensor(start, dtype=DTYPE)
-    mask = torch.tensor(free)
-    x = base[mask].clone().requires_grad_(True)
+    """Maximise the log-likelihood over the ``free`` entries from ``start``: (theta, loglik, converged, iterations).
+
+    The source computes the value and gradient (here, or summed over workers); L-BFGS runs here.
+    """
+    n_total = max(source.summary.n_fit, 1)
+    base = np.asarray(start, dtype=np.float64).copy()
+    x = torch.tensor(base[free], dtype=DTYPE, requires_grad=True)
     opt = torch.optim.LBFGS(
         [x],
         lr=1.0,
@@ -173,11 +177,16 @@ def optimise(
         tolerance_change=1e-12,
     )
 
+    def at(values: torch.Tensor) -> NDArray[np.float64]:
+        theta = base.copy()
+        theta[free] = values.detach().numpy()
+        return theta
+
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        return torch.tensor(
-            backward_by_shard(layout, base, mask, x, shards, calendar, fixed, 1.0 / n_total), dtype=DTYPE
-        )
+        value, grad = source.loglik_and_grad(layout, at(x), free)
+        x.grad = torch.tensor(-grad / n_total, dtype=DTYPE)
+        return torch.tensor(-value / n_total, dtype=DTYPE)
 
     previous = math.inf
     converged = False
@@ -191,19 +200,12 @@ def optimise(
             converged = math.isfinite(loss)
             break
         previous = loss
-    with torch.no_grad():
-        theta = base.masked_scatter(mask, x.detach())
-        loglik = float(total_loglik(layout, theta, shards, calendar, fixed))
-    return theta.numpy(), loglik, converged, iterations
+    theta = at(x)
+    return theta, source.loglik(layout, theta), converged, iterations
 
 
 def standard_errors(
-    layout: Layout,
-    theta: NDArray[np.float64],
-    free: NDArray[np.bool_],
-    shards: Sequence[PanelTensors],
-    calendar: Calendar,
-    fixed: Fixed,
+    layout: Layout, theta: NDArray[np.float64], free: NDArray[np.bool_], source: LogSource
 ) -> dict[str, NDArray]:
     """Natural-unit standard errors from the observed information (inverse Hessian, delta method).
 
@@ -215,9 +217,9 @@ def standard_errors(
     x0 = base[mask].clone()
 
     def gradient(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        xt = torch.tensor(x, dtype=DTYPE, requires_grad=True)
-        backward_by_shard(layout, base, mask, xt, shards, calendar, fixed)
-        return xt.grad.numpy()
+        point = np.asarray(theta, dtype=np.float64).copy()
+        point[free] = x
+        return -source.loglik_and_grad(layout, point, free)[1]  # of -loglik: the information is positive
 
     # Central differences of the exact gradient: 2 P gradient passes, each one shard at a time.
     x = x0.numpy()
@@ -301,10 +303,7 @@ def fit_segments(
     n_segments: int,
     start: dict[str, NDArray],
     defaults: dict[str, NDArray],
-    shards: Sequence[PanelTensors],
-    calendar: Calendar,
-    fixed: Fixed,
-    n_shoppers: int,
+    source: LogSource,
     kept: set[tuple[str, int]] | None = None,
     max_iter: int = 300,
     progress: Callable[[str], None] | None = None,
@@ -321,7 +320,7 @@ def fit_segments(
         init[name][j] = np.atleast_1d(defaults[name])[j]
         free[layout.slices[name].start + j] = False
     began = time.perf_counter()
-    theta, loglik, converged, iterations = optimise(layout, layout.pack(init), free, shards, calendar, fixed, max_iter)
+    theta, loglik, converged, iterations = optimise(layout, layout.pack(init), free, source, max_iter)
     seconds = time.perf_counter() - began
     with torch.no_grad():
         natural = {k: v.numpy().copy() for k, v in layout.unpack(torch.tensor(theta, dtype=DTYPE)).items()}
@@ -333,7 +332,7 @@ def fit_segments(
         free,
         loglik,
         n_free,
-        -2.0 * loglik + n_free * math.log(n_shoppers),
+        -2.0 * loglik + n_free * math.log(max(source.summary.n_fit, 1)),
         seconds,
         converged,
         iterations,

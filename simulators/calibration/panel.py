@@ -72,27 +72,36 @@ class Panel:
         )
 
 
-def build_panel(frame: pd.DataFrame, max_cells: int = 2_000_000_000) -> Panel:
+def build_panel(
+    frame: pd.DataFrame,
+    max_cells: int = 2_000_000_000,
+    weeks: tuple[int, int] | None = None,
+    category_names: tuple[str, ...] | None = None,
+    min_shoppers: int = MIN_SHOPPERS,
+) -> Panel:
     """The panel of a validated log frame (``shop_log.validate_shop_log`` / ``read_shop_log``).
 
     Args:
         frame: One row per shopper and period with the schema's columns; ids already hashed.
         max_cells: Largest shoppers x periods panel accepted (memory guard; shard bigger logs).
+        weeks: ``(first period, number of periods)`` of the whole log, when ``frame`` is one shard of
+            it (default: the frame's own); every shard's panel then has the same columns.
+        category_names: The whole log's categories, in order (default: the frame's own, sorted).
+        min_shoppers: Fewest shoppers accepted (a shard may hold fewer than the log's minimum).
 
     Raises:
-        DiscountSimInputError: Fewer than ``MIN_SHOPPERS`` shoppers, or a panel over ``max_cells``.
+        DiscountSimInputError: Fewer than ``min_shoppers`` shoppers, or a panel over ``max_cells``.
     """
     codes, ids = pd.factorize(frame["shopper_id"], sort=True)
     n = len(ids)
-    if n < MIN_SHOPPERS:
+    if n < min_shoppers:
         raise DiscountSimInputError(
             f"data: the log has {n} shoppers; calibration needs at least {MIN_SHOPPERS} "
             "(no group smaller than that is ever reported)"
         )
     period = frame["period"].to_numpy(np.int64)
-    first = int(period.min())
+    first, n_periods = (int(period.min()), int(period.max() - period.min()) + 1) if weeks is None else weeks
     t = period - first
-    n_periods = int(t.max()) + 1
     if n * n_periods > max_cells:
         raise DiscountSimInputError(
             f"data: {n} shoppers x {n_periods} weeks is more than {max_cells} cells; "
@@ -107,21 +116,21 @@ def build_panel(frame: pd.DataFrame, max_cells: int = 2_000_000_000) -> Panel:
     start = np.full(n, n_periods, dtype=np.int64)
     np.minimum.at(start, codes, t)
     present = np.arange(n_periods)[None, :] >= start[:, None]
-    if "category" in frame.columns and frame["category"].notna().any():
-        cat_codes, names = pd.factorize(frame["category"].fillna("unknown").astype(str), sort=True)
+    names = category_names if category_names is not None else log_categories(frame)
+    if names == ("all",):
+        category = np.zeros(n, dtype=np.int64)
+    else:
+        labels = frame["category"].fillna("unknown").astype(str) if "category" in frame.columns else "unknown"
+        cat_codes = pd.Categorical(pd.Series(labels, index=frame.index), categories=list(names)).codes
         # A shopper's main category: the one on most of its rows (first such by name on ties).
         counts = np.zeros((n, len(names)), dtype=np.int64)
         np.add.at(counts, (codes, cat_codes), 1)
         category = counts.argmax(axis=1)
-        category_names = tuple(str(c) for c in names)
-    else:
-        category = np.zeros(n, dtype=np.int64)
-        category_names = ("all",)
-    return Panel(discount, purchased, basket, present, category, category_names, first, np.asarray(ids, dtype=object))
+    return Panel(discount, purchased, basket, present, category, tuple(names), first, np.asarray(ids, dtype=object))
 
 
-def split_shoppers(n_shoppers: int, held_out: float, seed: int) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
-    """Random (fit, held-out) shopper indices, ``held_out`` of the shoppers in the second."""
-    order = np.random.default_rng(seed).permutation(n_shoppers)
-    n_test = round(held_out * n_shoppers)
-    return np.sort(order[n_test:]), np.sort(order[:n_test])
+def log_categories(frame: pd.DataFrame) -> tuple[str, ...]:
+    """The log's category names, sorted (``("all",)`` when it has no category column)."""
+    if "category" not in frame.columns or not frame["category"].notna().any():
+        return ("all",)
+    return tuple(sorted(str(c) for c in frame["category"].fillna("unknown").astype(str).unique()))

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from discountsim.experiments.config_rules import JobConfigError
 from discountsim.experiments.export_log import export_log
-from discountsim.simulators.shop_log import SCHEMA, read_shop_log, read_table
+from discountsim.simulators.shop_log import SCHEMA, log_files, read_shop_log, read_table
 from hydra import compose, initialize_config_dir
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -43,3 +44,17 @@ def test_export_is_reproducible_and_refuses_bad_settings(tmp_path) -> None:
         export_log(_cfg(["logging=greedy"]), tmp_path)
     with pytest.raises(ValueError, match=r"out: .*log\.txt: unknown format '\.txt'"):
         export_log(_cfg(["n_shoppers=5", "horizon=2", f"out={tmp_path / 'log.txt'}"]), tmp_path)
+
+
+def test_shards_split_the_log_by_shopper_into_files_calibrate_reads_as_one(tmp_path) -> None:
+    settings = ["n_shoppers=30", "horizon=4", "seed=3"]
+    whole = export_log(_cfg([*settings, f"out={tmp_path / 'log.parquet'}"]), tmp_path)
+    parts = export_log(_cfg([*settings, "shards=3", f"out={tmp_path / 'parts' / 'log.parquet'}"]), tmp_path)
+    files = log_files(parts["path"])
+    assert [f.name for f in files] == [f"log.part-{j}-of-3.parquet" for j in range(3)]
+    frames = [pd.read_parquet(f) for f in files]
+    assert not set(frames[0]["shopper_id"]) & set(frames[1]["shopper_id"])  # by shopper
+    joined = pd.concat(frames).sort_values(["shopper_id", "period"]).reset_index(drop=True)
+    expected = pd.read_parquet(whole["path"]).sort_values(["shopper_id", "period"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(joined, expected)
+    assert parts["rows"] == whole["rows"] and len(parts["sha256"]) == 64

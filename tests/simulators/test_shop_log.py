@@ -8,13 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from discountsim.simulators import generate_behaviour_log
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.shop_log import (
     KEY_ENV,
     REQUIRED,
     SCHEMA,
     ShopLogError,
     hash_ids,
+    log_files,
     read_shop_log,
+    read_shop_logs,
     to_shop_log,
 )
 
@@ -101,12 +104,46 @@ def test_columns_outside_the_schema_are_dropped_and_named(tmp_path, caplog) -> N
     assert read.key_source.startswith("random")
 
 
-def test_iso_dates_become_weeks_from_the_first_date(tmp_path) -> None:
-    path = tmp_path / "dates.csv"
-    dates = ["2026-01-05", "2026-01-12", "2026-01-26"]
+def test_iso_dates_become_iso_weeks_that_agree_across_files(tmp_path) -> None:
     base = {"discount": [0.0] * 3, "purchased": [0] * 3, "basket_value": [0.0] * 3}
-    pd.DataFrame({"shopper_id": ["a", "a", "a"], "period": dates, **base}).to_csv(path, index=False)
-    assert list(read_shop_log(path).frame["period"]) == [0, 1, 3]
+    # Monday 5 January, Sunday 18 January (the same ISO week as the 12th), Monday 26 January.
+    pd.DataFrame({"shopper_id": ["a"] * 3, "period": ["2026-01-05", "2026-01-18", "2026-01-26"], **base}).to_csv(
+        tmp_path / "one.csv", index=False
+    )
+    # Another file of the same log whose first date is a Wednesday: its weeks are the same ISO weeks.
+    pd.DataFrame({"shopper_id": ["b"] * 3, "period": ["2026-01-14", "2026-01-19", "2026-01-27"], **base}).to_csv(
+        tmp_path / "two.csv", index=False
+    )
+    frame = read_shop_logs(log_files(tmp_path), b"k", "test").frame
+    weeks = frame["period"] - frame["period"].min()
+    assert list(weeks) == [0, 1, 3, 1, 2, 3]
+    assert list(read_shop_log(tmp_path / "one.csv").frame["period"].diff().dropna()) == [1, 2]
+
+
+def test_a_log_in_several_files_reads_as_one_and_names_the_file_of_a_problem(tmp_path) -> None:
+    base = {"discount": [0.0, 0.1], "purchased": [0, 1], "basket_value": [0.0, 30.0]}
+    pd.DataFrame({"shopper_id": ["a", "a"], "period": [0, 1], **base}).to_parquet(tmp_path / "part-0.parquet")
+    pd.DataFrame({"shopper_id": ["b", "b"], "period": [0, 1], **base}).to_csv(tmp_path / "part-1.csv", index=False)
+    (tmp_path / "notes.txt").write_text("not a log")
+    files = log_files(tmp_path)
+    assert [f.name for f in files] == ["part-0.parquet", "part-1.csv"]
+    assert log_files(tmp_path / "part-*") == files
+    frame = read_shop_logs(files, b"k", "test").frame
+    assert len(frame) == 4 and frame["shopper_id"].nunique() == 2
+    # The same shopper-week in two files is a duplicate that names both files.
+    pd.DataFrame({"shopper_id": ["a"], "period": [1], **{k: v[:1] for k, v in base.items()}}).to_csv(
+        tmp_path / "part-2.csv", index=False
+    )
+    with pytest.raises(ShopLogError, match="across files") as err:
+        read_shop_logs(log_files(tmp_path), b"k", "test")
+    assert "part-0.parquet" in str(err.value) and "part-2.csv" in str(err.value)
+    with pytest.raises(DiscountSimInputError, match=r"data: .*no log files"):
+        log_files(tmp_path / "nothing-*.csv")
+    bad = pd.DataFrame({"shopper_id": ["c"], "period": [0], "discount": [2.0], "purchased": [0], "basket_value": [0]})
+    bad.to_csv(tmp_path / "part-2.csv", index=False)
+    with pytest.raises(ShopLogError, match="discount outside") as err:
+        read_shop_logs(log_files(tmp_path), b"k", "test")
+    assert "part-2.csv" in str(err.value)
 
 
 def test_keyed_hash_is_stable_per_key_and_differs_across_keys() -> None:
