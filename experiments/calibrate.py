@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,11 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def peak_memory_gb() -> float:
+    """This process's peak resident memory (GB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
 def log_digest(files: list[Path]) -> str:
@@ -107,15 +113,20 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
             digest,
             key_source,
         )
-        cal = calibrate_source(
-            source,
-            base,
-            source.categories,
-            start_week=start_week,
-            check_shoppers=CHECK_SHOPPERS,
-            seed=int(cfg.seed),
-            **fit_options,
-        )
+        try:
+            cal = calibrate_source(
+                source,
+                base,
+                source.categories,
+                start_week=start_week,
+                check_shoppers=CHECK_SHOPPERS,
+                seed=int(cfg.seed),
+                **fit_options,
+            )
+            memory = source.peak_memory_gb()
+            log.info("peak memory: workers %s GB; driver %.2f GB", [round(m, 2) for m in memory], peak_memory_gb())
+        finally:
+            source.close()
     else:
         shop_log = read_shop_logs(files, key, key_source)  # validates; fails before anything is written
         dropped = shop_log.dropped_columns

@@ -23,7 +23,6 @@ fit reports into ``--out``.
 from __future__ import annotations
 
 import argparse
-import resource
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import pandas as pd
 from discountsim.agents import evaluate_lineup, make_policy, train_sb3, train_supervised
 from discountsim.agents.logging_policies import ExploringLogger
 from discountsim.agents.storage import atomic_write_text, write_csv
-from discountsim.experiments.calibrate import scenario_text
+from discountsim.experiments.calibrate import peak_memory_gb, scenario_text
 from discountsim.experiments.config_rules import SEED_MAX, cli_int, cli_scenario
 from discountsim.experiments.fit_report import ReportInputs, write_fit_report
 from discountsim.simulators import generate_behaviour_log, load_scenario
@@ -42,10 +41,6 @@ from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.shop_log import read_shop_log, to_shop_log, write_table
 from rich.console import Console
-
-
-def _peak_rss_gb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
 def _policies(params, cache: dict, args, console: Console) -> dict:
@@ -103,7 +98,7 @@ def run_log(
         "segments": cal.chosen.n_segments,
         "ingest_rows_per_s": rows / ingest,
         "fit_seconds": fit_seconds,
-        "peak_rss_gb": _peak_rss_gb(),
+        "peak_rss_gb": peak_memory_gb(),
         "worst_decile_gap_pp": float(cal.held_out.deciles["gap_pp"].abs().max()),
         "held_out_ll_per_row": fitted_ll,
         "true_ll_per_row": truth,

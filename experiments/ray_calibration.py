@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -46,12 +47,15 @@ class ShardWorker:
 
         torch.set_num_threads(max(1, int(threads)))
         self.files = files
-        self.log: ShopLog | None = read_shop_logs([Path(f) for f in files], key, "driver")
+        self.key = key
+        self.log: ShopLog | None = None
         self.source: PanelSource | None = None
 
     def describe(self) -> dict:
-        """What the driver needs to lay out the whole log: weeks, categories, id hashes, dropped columns."""
-        assert self.log is not None
+        """Read the files, then what the driver needs to lay out the whole log: weeks, categories, id hashes."""
+        # Read here, not in __init__: a bad file then fails a task, whose error Ray hands back as raised.
+        self.log = read_shop_logs([Path(f) for f in self.files], self.key, "driver")
+        self.key = b""
         frame = self.log.frame
         return {
             "first": int(frame["period"].min()),
@@ -83,6 +87,10 @@ class ShardWorker:
     ) -> tuple[float, NDArray[np.float64]]:
         assert self.source is not None
         return self.source.loglik_and_grad(layout, theta, free)
+
+    def peak_memory_gb(self) -> float:
+        """This worker process's peak resident memory (GB)."""
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
     def loglik(self, layout: Layout, theta: NDArray[np.float64]) -> float:
         assert self.source is not None
@@ -137,28 +145,65 @@ class ShardedSource:
     ) -> None:
         self.key_source = key_source
         groups = assign_files(files, workers)
+        self.started_ray = False
         if remote:
             ray = _ray()
             if not ray.is_initialized():
                 options = {"address": address} if address else {"num_cpus": max(len(groups), os.cpu_count() or 1)}
-                ray.init(include_dashboard=False, log_to_driver=False, **options)
+                try:
+                    ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, **options)
+                except (ConnectionError, RuntimeError, ValueError) as err:
+                    raise DiscountSimInputError(
+                        f"ray_address: cannot reach a Ray cluster at {address!r} ({err})"
+                    ) from err
+                self.started_ray = True
             actor = ray.remote(num_cpus=1)(ShardWorker)
             self.workers = [actor.remote(group, key) for group in groups]
-            self._get = ray.get
+
+            def get(refs: list) -> list:
+                try:
+                    return ray.get(refs)
+                except ray.exceptions.RayTaskError as err:  # a worker's bad file: the user's error, not a crash
+                    cause = getattr(err, "cause", None)
+                    if isinstance(cause, DiscountSimInputError):
+                        raise cause from None
+                    raise
+
+            self._get = get
         else:
             self.workers = [_Local(ShardWorker(group, key)) for group in groups]
             self._get = lambda refs: refs
+        try:
+            self._lay_out(base, start_week, held_out, seed, shard_size)
+        except BaseException:
+            self.close()
+            raise
+
+    def _lay_out(self, base: SimulatorParams, start_week: int, held_out: float, seed: int, shard_size: int) -> None:
+        """The whole log's weeks and categories from every worker, then each worker's panel."""
         described = self._call("describe")
         _check_whole_shoppers(described)
         first = min(d["first"] for d in described)
         weeks = (first, max(d["last"] for d in described) - first + 1)
-        found = sorted({c for d in described for c in d["categories"]})
-        self.categories = ("all",) if found == ["all"] else tuple(c for c in found if c != "all")
+        found = {c for d in described for c in d["categories"]}
+        if "all" in found and len(found) > 1:  # files without a category column: their shoppers' is unknown
+            found = (found - {"all"}) | {"unknown"}
+        self.categories = tuple(sorted(found))
         self.dropped_columns = sorted({c for d in described for c in d["dropped"]})
         self.n_periods = weeks[1]
         calendar, fixed = Calendar.of(base, start_week, weeks[1]), Fixed.of(base)
         parts = self._call("build", weeks, self.categories, calendar, fixed, held_out, seed, shard_size)
         self.summary = LogSummary.merge(parts, seed)
+
+    def peak_memory_gb(self) -> list[float]:
+        """Each worker's peak resident memory (GB)."""
+        return [float(m) for m in self._call("peak_memory_gb")]
+
+    def close(self) -> None:
+        """Stop the workers (and Ray, when this source started it)."""
+        if self.started_ray:
+            _ray().shutdown()
+            self.started_ray = False
 
     def _call(self, method: str, *args) -> list:
         return self._get([getattr(w, method).remote(*args) for w in self.workers])

@@ -62,9 +62,13 @@ class ShopLogError(DiscountSimInputError):
     """A log that breaks the schema; ``problems`` lists every kind of problem found, not only the first."""
 
     def __init__(self, source: str, problems: list[LogProblem]) -> None:
+        self.source = source
         self.problems = problems
         lines = "\n  ".join(str(p) for p in problems)
         super().__init__(f"{source}: the log breaks the schema ({len(problems)} kinds of problem):\n  {lines}")
+
+    def __reduce__(self):  # picklable, so a worker process (Ray, joblib) can hand it back as raised
+        return (type(self), (self.source, self.problems))
 
 
 @dataclass

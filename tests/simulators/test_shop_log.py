@@ -13,6 +13,7 @@ from discountsim.simulators.shop_log import (
     KEY_ENV,
     REQUIRED,
     SCHEMA,
+    LogProblem,
     ShopLogError,
     hash_ids,
     log_files,
@@ -159,3 +160,11 @@ def test_unknown_format_and_missing_file_are_named(tmp_path) -> None:
         read_shop_log(tmp_path / "log.txt")
     with pytest.raises(ValueError, match="log file not found"):
         read_shop_log(tmp_path / "nope.csv")
+
+
+def test_a_schema_error_survives_pickling_as_a_worker_hands_it_back() -> None:
+    import pickle
+
+    err = ShopLogError("part-1.csv", [LogProblem("discount outside [0, 1]", 1, [4])])
+    again = pickle.loads(pickle.dumps(err))
+    assert type(again) is ShopLogError and str(again) == str(err) and again.problems[0].rows == [4]
