@@ -204,6 +204,11 @@ def calibrate_source(
         )
     if summary.n_fit < MIN_SHOPPERS:
         raise DiscountSimInputError(f"held_out: leaves {summary.n_fit} shoppers to fit; at least {MIN_SHOPPERS} needed")
+    if summary.n_held_out < 10:
+        raise DiscountSimInputError(
+            f"held_out: holds out {summary.n_held_out} shoppers; the held-out check needs at least 10 "
+            "(raise held_out, in (0, 0.5])"
+        )
     warnings: list[str] = []
     offer_free = not summary.any_offer
     if offer_free:

@@ -62,7 +62,7 @@ def still_buying(panel: Panel) -> pd.Series:
 def deciles(predicted: NDArray[np.float64], observed: NDArray[np.float64]) -> pd.DataFrame:
     """Rows grouped by decile of predicted P(buy): mean predicted, observed rate, rows, difference (pp)."""
     order = np.argsort(predicted, kind="stable")
-    groups = np.array_split(order, 10)
+    groups = [g for g in np.array_split(order, 10) if g.size]
     rows = []
     for j, g in enumerate(groups, start=1):
         pred, obs = float(predicted[g].mean()), float(observed[g].mean())

@@ -257,3 +257,10 @@ def test_mixture_likelihood_is_the_log_of_the_share_weighted_sum() -> None:
     fwd = forward(nat, PanelTensors.of(panel), Calendar.of(params, 0, 6), Fixed.of(params))
     expected = np.log((nat["share"].numpy() * np.exp(fwd.purchase_loglik.numpy() + fwd.basket_loglik.numpy())).sum(1))
     np.testing.assert_allclose(mixture_loglik(nat, fwd).numpy(), expected, rtol=1e-10)
+
+
+def test_a_fit_with_nobody_held_out_is_refused_by_name() -> None:
+    params = load_scenario(_exact(churn=False, segments=["occasional"]))
+    frame = _log_frame(params, 120, 4, offers=True)
+    with pytest.raises(DiscountSimInputError, match="held_out: holds out 0 shoppers"):
+        calibrate(frame, params, segments=1, held_out=0.0, progress=lambda _: None)
