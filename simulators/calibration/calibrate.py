@@ -34,7 +34,12 @@ from discountsim.simulators.calibration.fit import (
 )
 from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.panel import MIN_SHOPPERS, Panel, build_panel
-from discountsim.simulators.calibration.parameters import SPEC, default_natural, scenario_from_natural
+from discountsim.simulators.calibration.parameters import (
+    SPEC,
+    clip_to_schema,
+    default_natural,
+    scenario_from_natural,
+)
 from discountsim.simulators.calibration.source import LogSource, PanelSource, score_panel
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.params import SimulatorParams
@@ -245,6 +250,7 @@ def calibrate_source(
     layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
     se = standard_errors(layout, chosen.theta, chosen.free, source)
+    chosen.se = se  # kept on the BIC path's model: the errors before any value was held at the base
     kept_always = kept_for(k)
     weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     if weak:  # one refit with them fixed: a second round would rarely change the fit and doubles the time
@@ -255,6 +261,7 @@ def calibrate_source(
         progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
         chosen = fit_segments(k, chosen.natural, defaults, source, kept_always, max_iter, progress)
         se = standard_errors(layout, chosen.theta, chosen.free, source)
+        chosen.se = se
     still_weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     for n, j in still_weak:
         where = where_label(chosen.natural, categories, n, j)
@@ -274,6 +281,8 @@ def calibrate_source(
     )
     shares = summary.category_counts / max(summary.n_shoppers, 1)
     scenario = scenario_from_natural(chosen.natural, base, categories, shares, name, start_week)
+    for clipped in clip_to_schema(scenario):
+        warnings.append(f"estimate outside what a scenario allows: {clipped}; the log cannot bound it")
     params = build_scenario(**scenario)
     panel, is_held_out = source.sample(check_shoppers, seed)
     return Calibration(

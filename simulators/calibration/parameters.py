@@ -9,6 +9,7 @@ and the scenario written back (``scenario_from_natural``) are one set of numbers
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,15 @@ from typing import Any, Literal
 import numpy as np
 from discountsim.simulators import dynamics
 from discountsim.simulators.config_schema import to_dict
-from discountsim.simulators.params import PERIODS_PER_YEAR, SimulatorParams
+from discountsim.simulators.params import (
+    PERIODS_PER_YEAR,
+    BehaviourParams,
+    CategoryParams,
+    NormalTrait,
+    PositiveTrait,
+    SegmentParams,
+    SimulatorParams,
+)
 from numpy.typing import NDArray
 
 Transform = Literal["identity", "positive", "unit"]
@@ -291,3 +300,46 @@ def scenario_from_natural(
     )
     out["dynamics"] = {"reference_effects": True, "fatigue": True, "stockpiling": True, "churn": True}
     return out
+
+
+def _ranges(cls: type) -> dict[str, Any]:
+    return {f.name: f.metadata.get("range") for f in dataclasses.fields(cls)}
+
+
+def _clip(path: str, value: float, allowed: Any, clipped: list[str]) -> float:
+    if allowed is None or allowed.contains(value):
+        return value
+    tiny = 1e-6 * max(1.0, abs(allowed.lo), abs(allowed.hi) if math.isfinite(allowed.hi) else 1.0)
+    lo = allowed.lo + tiny if allowed.lo_open else allowed.lo
+    hi = allowed.hi - tiny if allowed.hi_open else allowed.hi
+    kept = float(min(max(value, lo), hi))
+    clipped.append(f"{path} = {value:.6g} (written as {kept:.6g}, the edge of {allowed})")
+    return kept
+
+
+def clip_to_schema(scenario: dict[str, Any]) -> list[str]:
+    """Clip a fitted scenario's estimates into the scenario schema's ranges, in place; what was clipped.
+
+    A short or small log can push a weakly informed estimate far out (a recency-churn slope of
+    300, say); the scenario cannot hold it, so it is written at the edge and reported.
+    """
+    clipped: list[str] = []
+    segment_ranges = _ranges(SegmentParams)
+    trait_types = {f.name: f.type for f in dataclasses.fields(SegmentParams)}
+    for name, segment in scenario["segments"].items():
+        for key, value in segment.items():
+            if isinstance(value, dict):  # a trait's {mean, sd}; the field's type is a string (annotations)
+                ranges = _ranges(NormalTrait if str(trait_types.get(key)) == "NormalTrait" else PositiveTrait)
+                for part in ("mean", "sd"):
+                    value[part] = _clip(f"segments.{name}.{key}.{part}", value[part], ranges[part], clipped)
+            elif isinstance(value, int | float):
+                segment[key] = _clip(f"segments.{name}.{key}", value, segment_ranges.get(key), clipped)
+    category_ranges = _ranges(CategoryParams)
+    for name, category in scenario["catalogue"].items():
+        for key in ("share", "basket_scale"):
+            category[key] = _clip(f"catalogue.{name}.{key}", category[key], category_ranges[key], clipped)
+    behaviour_ranges = _ranges(BehaviourParams)
+    for key, value in scenario["behaviour"].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            scenario["behaviour"][key] = _clip(f"behaviour.{key}", value, behaviour_ranges.get(key), clipped)
+    return clipped

@@ -21,6 +21,7 @@ from discountsim.simulators.calibration.likelihood import (
 )
 from discountsim.simulators.calibration.panel import Panel, build_panel
 from discountsim.simulators.calibration.parameters import (
+    clip_to_schema,
     natural_from_scenario,
     scenario_from_natural,
     season_coefficients,
@@ -264,3 +265,18 @@ def test_a_fit_with_nobody_held_out_is_refused_by_name() -> None:
     frame = _log_frame(params, 120, 4, offers=True)
     with pytest.raises(DiscountSimInputError, match="held_out: holds out 0 shoppers"):
         calibrate(frame, params, segments=1, held_out=0.0, progress=lambda _: None)
+
+
+def test_estimates_a_scenario_cannot_hold_are_written_at_the_edge_and_reported() -> None:
+    params = load_scenario(_exact())
+    nat = natural_from_scenario(params, params.category_names)
+    nat["recency_churn"] = np.array(329.6)
+    nat["intent"] = nat["intent"].copy()
+    nat["intent"][0] = -35.0
+    shares = np.array([c.share for c in params.catalogue.values()])
+    scenario = scenario_from_natural(nat, params, params.category_names, shares, "edge", 0)
+    clipped = clip_to_schema(scenario)
+    assert scenario["behaviour"]["recency_churn"] == 10.0
+    assert any(c.startswith("behaviour.recency_churn = 329.6") for c in clipped)
+    assert any(".intent.mean = -35" in c for c in clipped) and len(clipped) == 2
+    load_scenario(scenario)  # it builds
