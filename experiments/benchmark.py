@@ -3,7 +3,7 @@
     discountsim benchmark [--n-sim 100000] [--n-vec 1024] [--seconds 3]
     discountsim benchmark policies [...]   # the policy benchmark (experiments/policy_benchmark.py)
     discountsim benchmark calibration [...]      # calibration against known truth (calibration_benchmark.py)
-    discountsim benchmark identification [...]   # what a log can identify, on exact worlds (identification_benchmark.py)
+    discountsim benchmark identification [...]   # what a log identifies, on exact worlds (identification_benchmark.py)
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` and
