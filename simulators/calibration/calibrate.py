@@ -42,7 +42,7 @@ from discountsim.simulators.calibration.parameters import (
 )
 from discountsim.simulators.calibration.source import LogSource, PanelSource, score_panel
 from discountsim.simulators.errors import DiscountSimInputError
-from discountsim.simulators.params import SimulatorParams
+from discountsim.simulators.params import PERIODS_PER_YEAR, SimulatorParams
 from discountsim.simulators.scenarios import build_scenario
 from numpy.typing import NDArray
 
@@ -275,7 +275,9 @@ def calibrate_source(
             f"the deepest logged discount is {summary.deepest_offer:.2f}; "
             f"responses between it and d_max = {base.d_max} are extrapolated"
         )
-    scores = source.held_out_scores(chosen.natural, None if check_shoppers is None else check_shoppers * 52)
+    # The decile table needs no more rows than a year of the check sample has; the totals are over every row.
+    check_rows = None if check_shoppers is None else check_shoppers * PERIODS_PER_YEAR
+    scores = source.held_out_scores(chosen.natural, check_rows)
     held = HeldOut(
         scores.n_shoppers, scores.rows, scores.loglik / max(scores.rows, 1), deciles(scores.predicted, scores.observed)
     )
