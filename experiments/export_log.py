@@ -27,6 +27,7 @@ from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams, generate_behaviour_log
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.shop_log import table_format, to_shop_log, write_table
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
@@ -41,6 +42,11 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     params: SimulatorParams = instantiate(cfg.simulator)
     out = Path(to_absolute_path(str(cfg.out))) if cfg.out is not None else Path(output_dir) / "log.csv"
     table_format(out, "out")  # before the simulation, not after it
+    shards = int(cfg.shards)
+    if shards > int(cfg.n_shoppers):
+        raise DiscountSimInputError(
+            f"shards: {shards} files for {int(cfg.n_shoppers)} shoppers would leave files empty; at most n_shoppers"
+        )
     seed = int(cfg.seed)
     if cfg.logging == "random":
         logger = RandomGridLoggingPolicy(seed=seed)
@@ -50,7 +56,6 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     frame = to_shop_log(generate_behaviour_log(params, logger, int(cfg.n_shoppers), int(cfg.horizon), seed))
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    shards = int(cfg.shards)
     if shards == 1:
         atomic_write(out, lambda tmp: write_table(frame, tmp))
         digest = hashlib.sha256(out.read_bytes()).hexdigest()

@@ -260,7 +260,7 @@ def read_shop_logs(paths: list[Path], key: bytes, key_source: str) -> ShopLog:
     Each file is validated on its own, so problems name the file and its rows; a (shopper, period)
     in two files is reported as a duplicate naming both.
     """
-    frames, dropped = [], []
+    frames, dropped, paths_read = [], [], []
     failed: list[tuple[Path, ShopLogError]] = []
     for path in paths:
         try:
@@ -268,8 +268,12 @@ def read_shop_logs(paths: list[Path], key: bytes, key_source: str) -> ShopLog:
         except ShopLogError as err:
             failed.append((path, err))
             continue
+        if clean.empty:  # a shard of a big export can be empty; it holds no shopper
+            log.warning("%s: no rows; skipped", path)
+            continue
         clean["shopper_id"] = hash_ids(clean["shopper_id"], key)
-        frames.append(clean.assign(_file=np.int32(len(frames))))
+        frames.append(clean.assign(_file=np.int32(len(paths_read))))
+        paths_read.append(path)
         dropped += [c for c in gone if c not in dropped]
     if len(failed) == 1:
         raise failed[0][1]
@@ -278,11 +282,14 @@ def read_shop_logs(paths: list[Path], key: bytes, key_source: str) -> ShopLog:
             "data",
             [LogProblem(f"{path.name}: {p.kind}", p.count, p.rows) for path, err in failed for p in err.problems],
         )
+    if not frames:
+        names = ", ".join(p.name for p in paths[:SHOWN_ROWS])
+        raise DiscountSimInputError(f"data: {names}: no rows (the log is empty)")
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if len(frames) > 1:
         twice = frame.duplicated(["shopper_id", "period"], keep=False)
         if twice.any():
-            files = sorted({str(paths[i]) for i in frame.loc[twice, "_file"].unique()})[:SHOWN_ROWS]
+            files = sorted({str(paths_read[i]) for i in frame.loc[twice, "_file"].unique()})[:SHOWN_ROWS]
             raise ShopLogError(
                 "data", [LogProblem(f"duplicate (shopper_id, period) across files {files}", int(twice.sum()) // 2)]
             )

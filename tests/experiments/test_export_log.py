@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from discountsim.experiments.config_rules import JobConfigError
 from discountsim.experiments.export_log import export_log
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.shop_log import SCHEMA, log_files, read_shop_log, read_table
 from hydra import compose, initialize_config_dir
 
@@ -58,3 +59,9 @@ def test_shards_split_the_log_by_shopper_into_files_calibrate_reads_as_one(tmp_p
     expected = pd.read_parquet(whole["path"]).sort_values(["shopper_id", "period"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(joined, expected)
     assert parts["rows"] == whole["rows"] and len(parts["sha256"]) == 64
+
+
+def test_more_shards_than_shoppers_is_refused_before_simulating(tmp_path) -> None:
+    with pytest.raises(DiscountSimInputError, match="shards: 100 files for 60 shoppers"):
+        export_log(_cfg(["n_shoppers=60", "horizon=3", "shards=100", f"out={tmp_path / 'log.csv'}"]), tmp_path)
+    assert not list(tmp_path.glob("log*"))

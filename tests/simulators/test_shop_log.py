@@ -168,3 +168,14 @@ def test_a_schema_error_survives_pickling_as_a_worker_hands_it_back() -> None:
     err = ShopLogError("part-1.csv", [LogProblem("discount outside [0, 1]", 1, [4])])
     again = pickle.loads(pickle.dumps(err))
     assert type(again) is ShopLogError and str(again) == str(err) and again.problems[0].rows == [4]
+
+
+def test_an_empty_file_of_a_log_is_skipped_and_an_empty_log_refused(tmp_path) -> None:
+    header = "shopper_id,period,discount,purchased,basket_value\n"
+    (tmp_path / "a.csv").write_text(header + "x,0,0.1,1,20\n")
+    (tmp_path / "b.csv").write_text(header)
+    frame = read_shop_logs(log_files(tmp_path), b"k", "test").frame
+    assert len(frame) == 1
+    (tmp_path / "a.csv").write_text(header)
+    with pytest.raises(DiscountSimInputError, match="no rows"):
+        read_shop_logs(log_files(tmp_path), b"k", "test")
