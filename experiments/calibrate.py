@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import resource
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from discountsim.simulators.calibration import calibrate
 from discountsim.simulators.calibration.calibrate import CHECK_SHOPPERS, calibrate_source
 from discountsim.simulators.calibration.panel import MIN_SHOPPERS
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.memory import peak_memory_gb
 from discountsim.simulators.shop_log import load_key, log_files, read_shop_logs
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate, to_absolute_path
@@ -49,11 +49,6 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def peak_memory_gb() -> float:
-    """This process's peak resident memory (GB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
 
 
 def log_digest(files: list[Path]) -> str:
@@ -94,7 +89,6 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
         source = ShardedSource(
             files,
             key,
-            key_source,
             base,
             start_week,
             float(cfg.held_out),

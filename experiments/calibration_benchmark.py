@@ -30,7 +30,7 @@ import pandas as pd
 from discountsim.agents import evaluate_lineup, make_policy, train_sb3, train_supervised
 from discountsim.agents.logging_policies import ExploringLogger
 from discountsim.agents.storage import atomic_write_text, write_csv
-from discountsim.experiments.calibrate import peak_memory_gb, scenario_text
+from discountsim.experiments.calibrate import scenario_text
 from discountsim.experiments.config_rules import SEED_MAX, cli_int, cli_scenario
 from discountsim.experiments.fit_report import ReportInputs, write_fit_report
 from discountsim.simulators import generate_behaviour_log, load_scenario
@@ -39,6 +39,7 @@ from discountsim.simulators.calibration import calibrate
 from discountsim.simulators.calibration.calibrate import loglik_per_row
 from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.parameters import natural_from_scenario
+from discountsim.simulators.memory import peak_memory_gb
 from discountsim.simulators.shop_log import read_shop_log, to_shop_log, write_table
 from rich.console import Console
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -58,7 +57,7 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     if shards == 1:
         atomic_write(out, lambda tmp: write_table(frame, tmp))
-        digest = hashlib.sha256(out.read_bytes()).hexdigest()
+        digest = log_digest([out])
         log.info(
             "%s log of %s: %s rows; written: %s (sha256 %s)", cfg.logging, params.name, f"{len(frame):,}", out, digest
         )

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,7 @@ from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.panel import Panel, build_panel, log_categories
 from discountsim.simulators.calibration.source import HeldOutScores, LogSummary, PanelSource
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.memory import peak_memory_gb
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.shop_log import ShopLog, read_shop_logs
 from numpy.typing import NDArray
@@ -90,7 +91,7 @@ class ShardWorker:
 
     def peak_memory_gb(self) -> float:
         """This worker process's peak resident memory (GB)."""
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB on Linux
+        return peak_memory_gb()
 
     def loglik(self, layout: Layout, theta: NDArray[np.float64]) -> float:
         assert self.source is not None
@@ -121,7 +122,7 @@ class ShardedSource:
 
     Args:
         files: The log's files (``shop_log.log_files``); each shopper's rows in files of one worker.
-        key, key_source: The id-hashing key (sent to the workers, never written) and where it came from.
+        key: The id-hashing key (sent to the workers, never written).
         base, start_week: The base scenario and the week of year of the log's first week (the calendar).
         held_out, seed, shard_size: As ``calibrate``.
         workers: Ray actors (each with one CPU and one torch thread).
@@ -133,7 +134,6 @@ class ShardedSource:
         self,
         files: list[Path],
         key: bytes,
-        key_source: str,
         base: SimulatorParams,
         start_week: int,
         held_out: float,
@@ -143,7 +143,6 @@ class ShardedSource:
         address: str | None = None,
         remote: bool = True,
     ) -> None:
-        self.key_source = key_source
         groups = assign_files(files, workers)
         self.started_ray = False
         if remote:
@@ -190,7 +189,6 @@ class ShardedSource:
             found = (found - {"all"}) | {"unknown"}
         self.categories = tuple(sorted(found))
         self.dropped_columns = sorted({c for d in described for c in d["dropped"]})
-        self.n_periods = weeks[1]
         calendar, fixed = Calendar.of(base, start_week, weeks[1]), Fixed.of(base)
         parts = self._call("build", weeks, self.categories, calendar, fixed, held_out, seed, shard_size)
         self.summary = LogSummary.merge(parts, seed)
@@ -248,13 +246,8 @@ class _Local:
     def __init__(self, worker: ShardWorker) -> None:
         self.worker = worker
 
-    def __getattr__(self, name: str):
-        method = getattr(self.worker, name)
-
-        class _Call:
-            remote = staticmethod(method)
-
-        return _Call
+    def __getattr__(self, name: str) -> SimpleNamespace:
+        return SimpleNamespace(remote=getattr(self.worker, name))
 
 
 def _check_whole_shoppers(described: list[dict]) -> None:

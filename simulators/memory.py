@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import resource
 from pathlib import Path
 
 from discountsim.simulators.errors import DiscountSimInputError
@@ -36,6 +37,11 @@ BYTES_PER_ORACLE_PERIOD = 6_500
 """The dynamic-programming oracle's plan: per shopper, plus per shopper and period of the horizon (bytes)."""
 _CHECK_ABOVE = 256 * 2**20
 """Estimates below this are not checked (reading the available memory costs a file read)."""
+
+
+def peak_memory_gb() -> float:
+    """This process's peak resident memory so far (GB; Linux reports it in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
 class MemoryEstimateError(DiscountSimInputError):

@@ -39,7 +39,7 @@ def _write_parts(folder: Path, n: int = 150, periods: int = 8, parts: int = 3) -
 def test_workers_sum_to_the_one_process_likelihood_gradient_and_summary(tmp_path) -> None:
     files = _write_parts(tmp_path / "log")
     base = load_scenario("default")
-    sharded = ShardedSource(files, KEY, "test", base, 0, 0.2, 3, 40, workers=3, remote=False)
+    sharded = ShardedSource(files, KEY, base, 0, 0.2, 3, 40, workers=3, remote=False)
     frame = read_shop_logs(files, KEY, "test").frame
     panel = build_panel(frame)
     whole = PanelSource(panel, Calendar.of(base, 0, panel.n_periods), Fixed.of(base), 0.2, 3, 40)
@@ -66,7 +66,7 @@ def test_workers_sum_to_the_one_process_likelihood_gradient_and_summary(tmp_path
 def test_a_sharded_fit_is_the_one_process_fit(tmp_path) -> None:
     files = _write_parts(tmp_path / "log")
     base = load_scenario("default")
-    sharded = ShardedSource(files, KEY, "test", base, 0, 0.2, 0, 4000, workers=2, remote=False)
+    sharded = ShardedSource(files, KEY, base, 0, 0.2, 0, 4000, workers=2, remote=False)
     panel = build_panel(read_shop_logs(files, KEY, "test").frame)
     whole = PanelSource(panel, Calendar.of(base, 0, panel.n_periods), Fixed.of(base), 0.2, 0, 4000)
     quiet = {"segments": 1, "max_iter": 30, "progress": lambda _: None}
@@ -86,7 +86,7 @@ def test_a_shopper_split_across_workers_is_refused(tmp_path) -> None:
     extra = pd.read_parquet(files[0]).head(3).assign(period=99)  # a shopper of part-0 also in part-2
     write_table(extra, tmp_path / "log" / "part-2.csv")
     with pytest.raises(DiscountSimInputError, match="different workers"):
-        ShardedSource(log_files(tmp_path / "log"), KEY, "t", load_scenario("default"), 0, 0.2, 0, 40, 3, remote=False)
+        ShardedSource(log_files(tmp_path / "log"), KEY, load_scenario("default"), 0, 0.2, 0, 40, 3, remote=False)
 
 
 def test_files_are_balanced_over_workers_by_size(tmp_path) -> None:
