@@ -315,6 +315,7 @@ def fit_segments(
     free = np.ones(layout.size, dtype=bool)
     free[layout.slices["share"].start] = False  # the first share logit is the reference (0)
     free[layout.slices["category_log_scale"].start] = False  # basket values are in the first category's units
+    init = interior(init)
     for name, j in kept or set():
         init[name] = np.atleast_1d(init[name]).copy()
         init[name][j] = np.atleast_1d(defaults[name])[j]
@@ -343,6 +344,31 @@ def fit_segments(
             f"{iterations} iterations, {seconds:.1f} s{'' if converged else ' (iteration cap reached)'}"
         )
     return result
+
+
+START_FLOOR = 0.2
+"""No free value starts below this share of its parameter's scale (``interior``)."""
+
+
+def interior(natural: dict[str, NDArray]) -> dict[str, NDArray]:
+    """A start with every bounded value moved off its bound: positive values at least
+    ``START_FLOOR`` x their scale, fractions inside [0.01, 0.99].
+
+    The optimiser works on softplus and sigmoid coordinates, whose slope vanishes at the bounds
+    (softplus' slope at a natural value v is 1 - exp(-v), about v): a value started at 0 cannot move.
+    Before this, the base's offer churn of 0 (the share-weighted median) froze every segment's offer
+    churn, and a smaller K's fit that pushed stock sensitivity to 0 froze it along the whole K-path.
+    """
+    out = {name: np.array(value, dtype=np.float64, copy=True) for name, value in natural.items()}
+    for name, value in out.items():
+        spec = SPEC.get(name)
+        if spec is None:
+            continue
+        if spec.transform == "positive":
+            out[name] = np.maximum(value, START_FLOOR * spec.scale)
+        elif spec.transform == "unit":
+            out[name] = np.clip(value, 0.01, 0.99)
+    return out
 
 
 def starting_values(defaults: dict[str, NDArray], rates: NDArray[np.float64], n_segments: int) -> dict[str, NDArray]:

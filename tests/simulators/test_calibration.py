@@ -9,7 +9,7 @@ import pytest
 import torch
 from discountsim.simulators import ShopperSimulator, load_scenario
 from discountsim.simulators.calibration import calibrate
-from discountsim.simulators.calibration.fit import Layout, shards_of, total_loglik
+from discountsim.simulators.calibration.fit import Layout, interior, shards_of, total_loglik
 from discountsim.simulators.calibration.likelihood import (
     Calendar,
     Fixed,
@@ -280,3 +280,18 @@ def test_estimates_a_scenario_cannot_hold_are_written_at_the_edge_and_reported()
     assert any(c.startswith("behaviour.recency_churn = 329.6") for c in clipped)
     assert any(".intent.mean = -35" in c for c in clipped) and len(clipped) == 2
     load_scenario(scenario)  # it builds
+
+
+def test_a_value_whose_base_is_at_its_bound_is_still_estimated() -> None:
+    # The base (occasional shoppers) has no offer churn; the log's shoppers (sleeping dogs) leave after
+    # offers. Softplus' slope vanishes at 0, so a fit started at the base's 0 could never move: the
+    # start is moved inside the range (fit.interior) and the estimate must leave the bound.
+    base = load_scenario(_exact(segments=["occasional"]))
+    dogs = load_scenario(_exact(segments=["sleeping_dog"]))
+    assert base.segments["occasional"].offer_churn == 0.0
+    frame = _log_frame(dogs, 1500, 30, offers=True)
+    cal = calibrate(frame, base, segments=1, max_iter=150, progress=lambda _: None)
+    assert cal.fits[0].natural["offer_churn"][0] > 0.5  # truth 2.0; a frozen start stays below 1e-7
+    start = interior({"offer_churn": np.zeros(2), "reference_memory": np.array([0.0, 1.0]), "intent": np.array([-9.0])})
+    assert start["offer_churn"].tolist() == [0.2, 0.2] and start["reference_memory"].tolist() == [0.01, 0.99]
+    assert start["intent"].tolist() == [-9.0]  # unbounded values are left alone
