@@ -1,7 +1,7 @@
 """What a log can identify: calibration on worlds the fitted model contains exactly.
 
     discountsim benchmark identification [--n-shoppers 10000] [--n-dogs 3000] [--horizon 52]
-        [--holdout 0.3] [--n-eval 5000] [--seed 1] [--out benchmark-identification]
+        [--holdout 0.3] [--replicates 4] [--n-eval 5000] [--seed 1] [--out benchmark-identification]
 
 ``benchmark calibration`` finds that fitted scenarios charge discounting less than the truth does.
 This benchmark asks whether the fit or the log is to blame, on worlds without what the fitted model
@@ -15,8 +15,14 @@ leaves out (within-segment spread, intent shocks), so that the model contains th
 2. ``exact_holdout``: the same with ``--holdout`` of the shoppers never offered (a control group).
 3. ``sleeping_dogs``: ``--n-dogs`` shoppers all of ``default``'s sleeping_dog segment, exactly
    specified, one segment: offer churn's estimate and standard error against the truth.
+4. ``sampling``: ``--replicates`` independent logs of the ``exact`` world, each fitted with the
+   truth's number of segments from the truth's own values (the best case for any search: no
+   choice of K, no missed optimum), and judged as in 1. The spread of the gaps over replicates is
+   what the log's sampling error alone costs in decision fidelity: no estimator that reads only
+   such a log can be expected to beat it. Beside it, the truth judged against itself on other
+   shoppers: the share of that spread that is the evaluation's own sampling (``--n-eval``).
 
-Writes ``fidelity.csv`` and ``estimates.csv`` into ``--out``.
+Writes ``fidelity.csv``, ``estimates.csv`` and ``sampling.csv`` into ``--out``.
 """
 
 from __future__ import annotations
@@ -34,10 +40,14 @@ from discountsim.experiments.config_rules import SEED_MAX, cli_int
 from discountsim.simulators import generate_behaviour_log, load_scenario
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
 from discountsim.simulators.calibration import calibrate
-from discountsim.simulators.calibration.fit import Layout
+from discountsim.simulators.calibration.fit import Layout, fit_segments
 from discountsim.simulators.calibration.likelihood import Calendar, Fixed
-from discountsim.simulators.calibration.panel import Panel
-from discountsim.simulators.calibration.parameters import natural_from_scenario
+from discountsim.simulators.calibration.panel import Panel, build_panel
+from discountsim.simulators.calibration.parameters import (
+    clip_to_schema,
+    natural_from_scenario,
+    scenario_from_natural,
+)
 from discountsim.simulators.calibration.source import PanelSource
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.params import SimulatorParams
@@ -85,6 +95,45 @@ def _log(params: SimulatorParams, n: int, horizon: int, seed: int, holdout: floa
     return validate_shop_log(to_shop_log(generate_behaviour_log(params, policy, n, horizon, seed)))[0]
 
 
+def _source(frame: pd.DataFrame, params: SimulatorParams, held_out: float = 0.2) -> PanelSource:
+    panel = build_panel(frame)
+    calendar = Calendar.of(params, params.seasonality.start_week, panel.n_periods)
+    return PanelSource(panel, calendar, Fixed.of(params), held_out, 0, 4000)
+
+
+def fit_from_truth(frame: pd.DataFrame, truth: SimulatorParams, max_iter: int = 300) -> SimulatorParams:
+    """The maximum-likelihood scenario nearest the truth: K = the truth's segments, started at its values."""
+    source = _source(frame, truth)
+    categories = source.panel.category_names
+    start = natural_from_scenario(truth, categories)
+    fit = fit_segments(len(truth.segments), start, start, source, None, max_iter)
+    shares = source.summary.category_counts / max(source.summary.n_shoppers, 1)
+    start_week = truth.seasonality.start_week
+    scenario = scenario_from_natural(fit.natural, truth, categories, shares, "mle", start_week)
+    clip_to_schema(scenario)  # a tiny log can push a value past what a scenario holds, as in calibrate
+    return build_scenario(**scenario)
+
+
+def sampling(truth: SimulatorParams, args: argparse.Namespace, console: Console) -> pd.DataFrame:
+    """Decision fidelity of ``fit_from_truth`` over ``args.replicates`` independent logs: mean and sd per policy."""
+    runs, noise = [], []
+    for r in range(args.replicates):
+        frame = _log(truth, args.n_shoppers, args.horizon, args.seed + 100 + r)
+        runs.append(fidelity(truth, fit_from_truth(frame, truth), args.n_eval, args.horizon, args.seed + 1))
+        # The truth against itself on other shoppers: what the evaluation's own sampling adds to a gap.
+        noise.append(fidelity(truth, truth, args.n_eval, args.horizon, args.seed + 1, args.seed + 200 + r))
+        console.log(f"sampling: replicate {r + 1}/{args.replicates} fitted and judged")
+
+    def spread(frames: list[pd.DataFrame], what: str) -> pd.DataFrame:
+        table = pd.concat(frames).groupby("policy", sort=False)[["profit_gap_pct", "incremental_gap"]]
+        out = table.mean().add_suffix("_mean").join(table.std(ddof=1).add_suffix("_sd")).reset_index()
+        return out.assign(what=what, replicates=args.replicates)
+
+    return pd.concat(
+        [spread(runs, "fit from the truth on an independent log"), spread(noise, "the truth on other shoppers")]
+    )
+
+
 def loglik_on(natural: dict[str, NDArray], params: SimulatorParams, panel: Panel) -> float:
     """Log-likelihood of every shopper of ``panel`` under ``natural``."""
     source = PanelSource(panel, Calendar.of(params, 0, panel.n_periods), Fixed.of(params), 0.0, 0, 4000)
@@ -92,13 +141,25 @@ def loglik_on(natural: dict[str, NDArray], params: SimulatorParams, panel: Panel
     return source.loglik(layout, layout.pack(natural))
 
 
-def fidelity(truth: SimulatorParams, fitted: SimulatorParams, n_eval: int, horizon: int, seed: int) -> pd.DataFrame:
+def fidelity(
+    truth: SimulatorParams,
+    fitted: SimulatorParams,
+    n_eval: int,
+    horizon: int,
+    seed: int,
+    fitted_seed: int | None = None,
+) -> pd.DataFrame:
+    """Each policy's profit and incremental profit on ``fitted`` minus on ``truth``.
+
+    Both are evaluated on ``n_eval`` shoppers over ``horizon`` weeks; ``fitted_seed`` defaults to ``seed``.
+    """
     lineup = {"no_discount": make_policy("no_discount", scenario=truth)}
     for depth in (0.05, 0.1, 0.2):
         lineup[f"uniform_{round(depth * 100)}"] = make_policy("uniform", scenario=truth, depth=depth)
     lineup["rule_based"] = make_policy("rule_based", scenario=truth)
     on_true = evaluate_lineup(lineup, truth, n_eval, horizon, seed, oracle=False).summary.set_index("policy")
-    on_fit = evaluate_lineup(lineup, fitted, n_eval, horizon, seed, oracle=False).summary.set_index("policy")
+    fitted_seed = seed if fitted_seed is None else fitted_seed
+    on_fit = evaluate_lineup(lineup, fitted, n_eval, horizon, fitted_seed, oracle=False).summary.set_index("policy")
     return pd.DataFrame(
         {
             "profit_true": on_true["profit"],
@@ -115,6 +176,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--n-dogs", type=cli_int(50), default=3_000, help="shoppers in the sleeping-dog log")
     parser.add_argument("--horizon", type=cli_int(2), default=52)
     parser.add_argument("--holdout", type=float, default=0.3, help="share never offered in the exact_holdout log")
+    parser.add_argument("--replicates", type=cli_int(2), default=4, help="independent logs in the sampling part")
     parser.add_argument("--n-eval", type=cli_int(2), default=5000, help="shoppers in the decision-fidelity runs")
     parser.add_argument("--seed", type=cli_int(0, SEED_MAX), default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmark-identification"))
@@ -178,9 +240,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     fidelity_table, estimate_table = pd.concat(tables), pd.DataFrame(estimates)
     console.print(estimate_table.to_string(index=False))
+    sampling_table = sampling(truth, args, console)
+    console.print(sampling_table.round(2).to_string(index=False))
     write_csv(args.out / "fidelity.csv", fidelity_table)
     write_csv(args.out / "estimates.csv", estimate_table)
-    console.print(f"written: {args.out}/fidelity.csv, estimates.csv")
+    write_csv(args.out / "sampling.csv", sampling_table)
+    console.print(f"written: {args.out}/fidelity.csv, estimates.csv, sampling.csv")
     return estimate_table
 
 

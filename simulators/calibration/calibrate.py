@@ -246,6 +246,11 @@ def calibrate_source(
             break
     chosen = _select(fits, summary.n_shoppers)
     k = chosen.n_segments
+    if segments == "auto" and len(fits) >= 2 and chosen is fits[-1] and k == int(max_segments):
+        warnings.append(
+            f"BIC was still falling at max_segments = {k} (by {fits[-2].bic - chosen.bic:,.1f} from K={k - 1}): "
+            "more segments may fit better; raise max_segments"
+        )
     defaults = default_natural(base, k, categories)
     layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")

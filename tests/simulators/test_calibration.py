@@ -295,3 +295,11 @@ def test_a_value_whose_base_is_at_its_bound_is_still_estimated() -> None:
     start = interior({"offer_churn": np.zeros(2), "reference_memory": np.array([0.0, 1.0]), "intent": np.array([-9.0])})
     assert start["offer_churn"].tolist() == [0.2, 0.2] and start["reference_memory"].tolist() == [0.01, 0.99]
     assert start["intent"].tolist() == [-9.0]  # unbounded values are left alone
+
+
+def test_a_path_that_ends_with_bic_still_falling_says_so() -> None:
+    params = load_scenario(_exact(churn=False, segments=["deal_seeker", "loyal_regular"]))
+    frame = _log_frame(params, 800, 16, offers=True)
+    cal = calibrate(frame, params, max_segments=2, max_iter=150, progress=lambda _: None)
+    assert cal.fits[1].bic < cal.fits[0].bic and cal.chosen.n_segments == 2
+    assert any("still falling at max_segments = 2" in w for w in cal.warnings)
