@@ -1,7 +1,7 @@
 """What a log can identify: calibration on worlds the fitted model contains exactly.
 
     discountsim benchmark identification [--n-shoppers 10000] [--n-dogs 3000] [--horizon 52]
-        [--holdout 0.3] [--replicates 4] [--n-eval 5000] [--seed 1] [--out benchmark-identification]
+        [--holdout 0.3] [--replicates 4] [--n-eval 200000] [--seed 1] [--out benchmark-identification]
 
 ``benchmark calibration`` finds that fitted scenarios charge discounting less than the truth does.
 This benchmark asks whether the fit or the log is to blame, on worlds without what the fitted model
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--horizon", type=cli_int(2), default=52)
     parser.add_argument("--holdout", type=float, default=0.3, help="share never offered in the exact_holdout log")
     parser.add_argument("--replicates", type=cli_int(2), default=4, help="independent logs in the sampling part")
-    parser.add_argument("--n-eval", type=cli_int(2), default=5000, help="shoppers in the decision-fidelity runs")
+    parser.add_argument("--n-eval", type=cli_int(2), default=200_000, help="shoppers in the decision-fidelity runs")
     parser.add_argument("--seed", type=cli_int(0, SEED_MAX), default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmark-identification"))
     args = parser.parse_args(argv)
