@@ -41,7 +41,7 @@ from discountsim.simulators.calibration import calibrate
 from discountsim.simulators.calibration.calibrate import loglik_per_row
 from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.parameters import natural_from_scenario
-from discountsim.simulators.memory import peak_memory_gb
+from discountsim.simulators.memory import peak_memory_gb, reset_peak_memory
 from discountsim.simulators.shop_log import read_shop_log, to_shop_log, write_table
 from rich.console import Console
 
@@ -73,6 +73,7 @@ def run_log(
         logger = ExploringLogger(make_policy("rule_based", scenario=params), epsilon=0.2, seed=args.seed)
     path = args.out / f"{tag}.parquet"
     write_table(to_shop_log(generate_behaviour_log(params, logger, args.n_shoppers, args.horizon, args.seed)), path)
+    reset_peak_memory()  # the peak of this log's ingest and fit, not of the runs before it
     began = time.perf_counter()
     shop = read_shop_log(path)
     ingest = time.perf_counter() - began
