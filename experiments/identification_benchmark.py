@@ -40,8 +40,8 @@ from discountsim.experiments.config_rules import SEED_MAX, cli_int
 from discountsim.simulators import generate_behaviour_log, load_scenario
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
 from discountsim.simulators.calibration import calibrate
+from discountsim.simulators.calibration.calibrate import SHARD_SIZE
 from discountsim.simulators.calibration.fit import Layout, fit_segments
-from discountsim.simulators.calibration.likelihood import Calendar, Fixed
 from discountsim.simulators.calibration.panel import Panel, build_panel
 from discountsim.simulators.calibration.parameters import (
     clip_to_schema,
@@ -95,15 +95,9 @@ def _log(params: SimulatorParams, n: int, horizon: int, seed: int, holdout: floa
     return validate_shop_log(to_shop_log(generate_behaviour_log(params, policy, n, horizon, seed)))[0]
 
 
-def _source(frame: pd.DataFrame, params: SimulatorParams, held_out: float = 0.2) -> PanelSource:
-    panel = build_panel(frame)
-    calendar = Calendar.of(params, params.seasonality.start_week, panel.n_periods)
-    return PanelSource(panel, calendar, Fixed.of(params), held_out, 0, 4000)
-
-
 def fit_from_truth(frame: pd.DataFrame, truth: SimulatorParams, max_iter: int = 300) -> SimulatorParams:
     """The maximum-likelihood scenario nearest the truth: K = the truth's segments, started at its values."""
-    source = _source(frame, truth)
+    source = PanelSource.from_base(build_panel(frame), truth, truth.seasonality.start_week, 0.2, 0, SHARD_SIZE)
     categories = source.panel.category_names
     start = natural_from_scenario(truth, categories)
     fit = fit_segments(len(truth.segments), start, start, source, None, max_iter)
@@ -136,7 +130,7 @@ def sampling(truth: SimulatorParams, args: argparse.Namespace, console: Console)
 
 def loglik_on(natural: dict[str, NDArray], params: SimulatorParams, panel: Panel) -> float:
     """Log-likelihood of every shopper of ``panel`` under ``natural``."""
-    source = PanelSource(panel, Calendar.of(params, 0, panel.n_periods), Fixed.of(params), 0.0, 0, 4000)
+    source = PanelSource.from_base(panel, params, params.seasonality.start_week, 0.0, 0, SHARD_SIZE)
     layout = Layout({k: int(np.atleast_1d(v).size) for k, v in natural.items()})
     return source.loglik(layout, layout.pack(natural))
 

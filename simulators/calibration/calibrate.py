@@ -166,9 +166,7 @@ def calibrate(
     """
     panel = build_panel(frame)
     start_week = base.seasonality.start_week if start_week is None else int(start_week)
-    source = PanelSource(
-        panel, Calendar.of(base, start_week, panel.n_periods), Fixed.of(base), held_out, seed, shard_size
-    )
+    source = PanelSource.from_base(panel, base, start_week, held_out, seed, shard_size)
     return calibrate_source(
         source, base, panel.category_names, segments, max_segments, start_week, name, max_iter, progress
     )

@@ -30,6 +30,7 @@ from discountsim.simulators.calibration.likelihood import (
     one_step_predictions,
 )
 from discountsim.simulators.calibration.panel import Panel
+from discountsim.simulators.params import SimulatorParams
 from numpy.typing import NDArray
 
 RATE_SAMPLE = 20_000
@@ -192,6 +193,13 @@ class PanelSource:
             float(offered.max()) if offered.size else 0.0,
             rates,
         )
+
+    @classmethod
+    def from_base(
+        cls, panel: Panel, base: SimulatorParams, start_week: int, held_out: float, seed: int, shard_size: int
+    ) -> PanelSource:
+        """The source of ``panel`` with scenario ``base``'s calendar and constants; the log starts in ``start_week``."""
+        return cls(panel, Calendar.of(base, start_week, panel.n_periods), Fixed.of(base), held_out, seed, shard_size)
 
     def loglik_and_grad(
         self, layout: Layout, theta: NDArray[np.float64], free: NDArray[np.bool_]
