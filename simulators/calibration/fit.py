@@ -311,11 +311,10 @@ def fit_segments(
     """Fit a K-segment model from ``start``; entries in ``kept`` stay at their ``defaults`` value."""
     sizes = {name: int(np.atleast_1d(start[name]).size) for name in NAMES}
     layout = Layout(sizes)
-    init = {name: np.array(start[name], dtype=np.float64, copy=True) for name in NAMES}
+    init = interior({name: start[name] for name in NAMES})  # a copy, off the bounds
     free = np.ones(layout.size, dtype=bool)
     free[layout.slices["share"].start] = False  # the first share logit is the reference (0)
     free[layout.slices["category_log_scale"].start] = False  # basket values are in the first category's units
-    init = interior(init)
     for name, j in kept or set():
         init[name] = np.atleast_1d(init[name]).copy()
         init[name][j] = np.atleast_1d(defaults[name])[j]
