@@ -157,6 +157,7 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
         "held_out_loglik_per_row": cal.held_out.loglik_per_row,
         "held_out_worst_decile_gap_pp": float(cal.held_out.deciles["gap_pp"].abs().max()),
         "not_identified": len(cal.not_identified),
+        "shared_over_segments": sum(len(segs) for segs in cal.pooled.values()),
         "shoppers": cal.n_shoppers,
         "rows": cal.n_rows,
         "log_sha256": digest,
@@ -169,7 +170,8 @@ def run_calibration(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, 
         f"log-likelihood {cal.chosen.loglik:,.1f}, {cal.chosen.n_free} values estimated).",
         f"held out: {cal.held_out.n_shoppers:,} shoppers, log-likelihood per row {cal.held_out.loglik_per_row:.5f}, "
         f"worst decile gap {stats['held_out_worst_decile_gap_pp']:.2f} pp; "
-        f"{len(cal.not_identified)} values not identified (kept at the base scenario's).",
+        f"{len(cal.not_identified)} values not identified (kept at the base scenario's); "
+        f"{stats['shared_over_segments']} per-segment values estimated shared ({', '.join(cal.pooled) or 'none'}).",
     ]
     atomic_write_text(out, scenario_text(cal.scenario, header))
     load_scenario(out)  # what was written loads as a scenario

@@ -108,6 +108,7 @@ def run_log(
         "true_ll_per_row": truth,
         "ll_gap_pct": 100.0 * (fitted_ll - truth) / abs(truth),
         "not_identified": len(cal.not_identified),
+        "shared_over_segments": sum(len(segs) for segs in cal.pooled.values()),
     }
     policies = _policies(params, cache, args, console)
     on_true = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed + 1, oracle=False).summary

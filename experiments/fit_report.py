@@ -158,6 +158,11 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, scenario_file: Path
         f"- `{n}` ({where_label(cal.natural, cal.panel.category_names, n, j)}): kept at {v:.4g}"
         for n, j, v in cal.not_identified
     ]
+    shared = [
+        f"- `{n}`: one value, {float(cal.natural[n][segs[0]]):.4g} (se {float(cal.se[n][segs[0]]):.3g}), shared by "
+        + ", ".join(where_label(cal.natural, cal.panel.category_names, n, j) for j in segs)
+        for n, segs in cal.pooled.items()
+    ]
     lines = [
         f"# Fit report: {cal.params.name}",
         "",
@@ -201,15 +206,20 @@ def write_fit_report(cal: Calibration, inputs: ReportInputs, scenario_file: Path
         "",
         "95 % intervals from the observed information (the Hessian of the log-likelihood at the optimum, "
         "by central differences of its exact gradient) and the delta method. *At bound*: the estimate sits "
-        "on the edge of its range (0), where no interval is computed. *Kept at base*: not identified by "
-        "this log (its standard error exceeded half of max(|estimate|, the parameter's scale), or no offer "
-        "ever moved it); the base scenario's value is used instead.",
+        "on the edge of its range (0), where no interval is computed. *Shared*: not identified in two or more "
+        "segments alone (its standard error exceeded half of max(|estimate|, the parameter's scale)), so one "
+        "value is estimated for all of them together. *Kept at base*: not identified by this log even so, "
+        "or no offer ever moved it; the base scenario's value is used instead.",
         "",
         _md(table),
         "",
         "### Not identified by this log",
         "",
         *(kept or ["- none"]),
+        "",
+        "### Shared over segments (not identified in each alone)",
+        "",
+        *(shared or ["- none"]),
         "",
         "### Not estimated from any log",
         "",

@@ -5,9 +5,11 @@
 2. Models with K = 1, 2, ... segments are fitted by maximum likelihood (``fit``), each warm-started
    from the last; K is the one with the smallest BIC among those whose every segment has at
    least ``MIN_SHOPPERS`` shoppers behind it (or the K asked for).
-3. Standard errors come from the observed information. A value whose error is too large to
-   say anything, or that the logging policy never exercised, is reported as not identified and
-   kept at the base scenario's value, and the model is refitted with it fixed.
+3. Standard errors come from the observed information. A per-segment value whose error is too
+   large to say anything in two or more segments is estimated once, shared by those segments
+   (pooled: the population may identify what no one segment does); a value still not identified,
+   or that the logging policy never exercised, is reported as not identified and kept at the base
+   scenario's value. The model is refitted after each of these steps.
 4. The held-out shoppers score the final model: log-likelihood per row and calibration by decile.
 5. The estimates become an ordinary scenario (``parameters.scenario_from_natural``).
 """
@@ -90,6 +92,8 @@ class Calibration:
         fits: The model fitted for each K tried (BIC path).
         chosen: The final model.
         not_identified: ``(parameter, segment or index, value kept)``: the base scenario's value it was held at.
+        pooled: Per-segment parameter -> the segments (fit order) that share one estimated value of it,
+            because none of them identified it alone.
         weakly_identified: ``(parameter, index)`` estimated after the refit but with a wide interval.
         held_out: Scores on the held-out shoppers.
         warnings: What the user must know (not-identified values, extrapolation, the key's source).
@@ -107,6 +111,7 @@ class Calibration:
     fits: list[FitResult]
     chosen: FitResult
     not_identified: list[tuple[str, int, float]]
+    pooled: dict[str, list[int]]
     weakly_identified: list[tuple[str, int]]
     held_out: HeldOut
     warnings: list[str]
@@ -170,6 +175,32 @@ def calibrate(
     return calibrate_source(
         source, base, panel.category_names, segments, max_segments, start_week, name, max_iter, progress
     )
+
+
+def _poolable(weak: list[tuple[str, int]]) -> dict[str, list[int]]:
+    """Per-segment parameters not identified in two or more segments: those segments, to share one value."""
+    by_name: dict[str, list[int]] = {}
+    for n, j in weak:
+        if SPEC[n].shape == "segment":
+            by_name.setdefault(n, []).append(j)
+    return {n: sorted(js) for n, js in by_name.items() if len(js) >= 2}
+
+
+def _refit(
+    k: int,
+    previous: FitResult,
+    defaults: dict[str, NDArray],
+    source: LogSource,
+    kept: set[tuple[str, int]],
+    pooled: dict[str, list[int]],
+    max_iter: int,
+    progress: Callable[[str], None],
+) -> tuple[FitResult, dict[str, NDArray]]:
+    """The K-segment model refitted from ``previous`` with ``kept`` at the base and ``pooled`` shared; its errors."""
+    fit = fit_segments(k, previous.natural, defaults, source, kept, max_iter, progress, pooled)
+    layout = Layout({n: int(np.atleast_1d(v).size) for n, v in fit.natural.items()})
+    fit.se = standard_errors(layout, fit.theta, fit.coords, source)
+    return fit, fit.se
 
 
 CHECK_SHOPPERS = 50_000
@@ -252,19 +283,35 @@ def calibrate_source(
     defaults = default_natural(base, k, categories)
     layout = Layout({n: int(np.atleast_1d(v).size) for n, v in chosen.natural.items()})
     progress(f"chosen K={k}; standard errors from the observed information ({int(chosen.free.sum())} values)")
-    se = standard_errors(layout, chosen.theta, chosen.free, source)
+    se = standard_errors(layout, chosen.theta, chosen.coords, source)
     chosen.se = se  # kept on the BIC path's model: the errors before any value was held at the base
     kept_always = kept_for(k)
     weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
-    if weak:  # one refit with them fixed: a second round would rarely change the fit and doubles the time
+    pooled: dict[str, list[int]] = {}
+    if weak:
         for n, j in weak:
             value, error = np.atleast_1d(chosen.natural[n])[j], np.atleast_1d(se[n])[j]
             progress(f"  not identified: {n}[{j}] = {value:.4g} (se {error:.3g})")
-        kept_always |= set(weak)
-        progress(f"{len(weak)} values not identified; refitting with them kept at the base scenario's values")
-        chosen = fit_segments(k, chosen.natural, defaults, source, kept_always, max_iter, progress)
-        se = standard_errors(layout, chosen.theta, chosen.free, source)
-        chosen.se = se
+        pooled = _poolable(weak)
+        kept_always |= {(n, j) for n, j in weak if j not in pooled.get(n, ())}
+        progress(
+            f"{len(weak)} values not identified; refitting with "
+            + (f"{', '.join(pooled)} shared over the segments that lack it, " if pooled else "")
+            + "the rest kept at the base scenario's values"
+        )
+        chosen, se = _refit(k, chosen, defaults, source, kept_always, pooled, max_iter, progress)
+        failed = {n for n, j in not_identified(chosen.natural, se) if j in pooled.get(n, ())}
+        if failed:  # the shared value is not identified either: it goes to the base, and one more refit
+            progress(f"  not identified even shared: {', '.join(sorted(failed))}; refitting with them at the base")
+            kept_always |= {(n, j) for n in failed for j in pooled.pop(n)}
+            chosen, se = _refit(k, chosen, defaults, source, kept_always, pooled, max_iter, progress)
+    for n, segs in pooled.items():
+        where = ", ".join(where_label(chosen.natural, categories, n, j) for j in segs)
+        shared, error = float(chosen.natural[n][segs[0]]), float(se[n][segs[0]])
+        warnings.append(
+            f"{n} ({SPEC[n].meaning}) is not identified in {where} alone; "
+            f"one value shared by them is estimated: {shared:.4g} (se {error:.3g})"
+        )
     still_weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
     for n, j in still_weak:
         where = where_label(chosen.natural, categories, n, j)
@@ -298,6 +345,7 @@ def calibrate_source(
         fits=fits,
         chosen=chosen,
         not_identified=unidentified,
+        pooled=pooled,
         weakly_identified=still_weak,
         held_out=held,
         warnings=warnings,
@@ -340,8 +388,9 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
     """Every value: estimate, 95 % interval (observed information, delta method), status. Segments by share."""
     order = np.argsort(-np.asarray(cal.natural["share"]), kind="stable")
     kept = {(n, j) for n, j, *_ in cal.not_identified}
+    shared = {(n, j) for n, segs in cal.pooled.items() for j in segs}
     weak = set(cal.weakly_identified)
-    informative = ("estimated", "weakly identified")
+    informative = ("estimated", "weakly identified", "shared (not identified per segment)")
     rows = []
     for name in (*SPEC, "share"):
         est, err = np.atleast_1d(cal.natural[name]), np.atleast_1d(cal.se[name])
@@ -361,6 +410,8 @@ def parameter_table(cal: Calibration) -> pd.DataFrame:
                 status = "at bound"
             elif (name, j) in weak:
                 status = "weakly identified"
+            elif (name, j) in shared:
+                status = "shared (not identified per segment)"
             else:
                 status = "estimated"
             rows.append(

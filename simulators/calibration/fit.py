@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -74,6 +74,56 @@ class Layout:
         return [(name, j) for name in NAMES for j in range(self.sizes[name])]
 
 
+@dataclass(frozen=True)
+class Coordinates:
+    """Which entries of the unconstrained vector the optimiser moves, and which move as one.
+
+    Attributes:
+        free: ``(size,)`` entries that are estimated (the rest stay where the start put them).
+        group: ``(free.sum(),)`` for each free entry, in vector order, the estimated value it takes
+            (``0 .. n_values - 1``). Entries of one group are tied: one value shared by them, as when a
+            value no segment's data identify alone is estimated once for all of those segments.
+    """
+
+    free: NDArray[np.bool_]
+    group: NDArray[np.intp]
+
+    @classmethod
+    def of(cls, free: NDArray[np.bool_], tied: Iterable[Sequence[int]] = ()) -> Coordinates:
+        """Every free entry its own value, except that the vector indices in each of ``tied`` share one."""
+        free = np.asarray(free, dtype=bool)
+        index = np.flatnonzero(free)
+        group = np.arange(index.size)
+        for entries in tied:
+            entries = np.sort(np.asarray(entries, dtype=np.intp))
+            if not free[entries].all():
+                raise ValueError(f"tied entries {entries.tolist()} must all be free")
+            positions = np.searchsorted(index, entries)
+            group[positions] = group[positions[0]]
+        _, renumbered = np.unique(group, return_inverse=True)
+        return cls(free, renumbered.astype(np.intp))
+
+    @property
+    def n_values(self) -> int:
+        """Number of estimated values (a tied group counts once)."""
+        return int(self.group.max()) + 1 if self.group.size else 0
+
+    def expand(self, theta: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``theta`` with the free entries set from the estimated values ``x`` ``(n_values,)``."""
+        out = np.asarray(theta, dtype=np.float64).copy()
+        out[self.free] = np.asarray(x, dtype=np.float64)[self.group]
+        return out
+
+    def reduce(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The estimated values at ``theta``: each group's mean over its entries."""
+        values = np.asarray(theta, dtype=np.float64)[self.free]
+        return np.bincount(self.group, values, self.n_values) / np.bincount(self.group, minlength=self.n_values)
+
+    def reduce_gradient(self, grad_free: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Gradient in the estimated values from the gradient in the free entries (chain rule: sum per group)."""
+        return np.bincount(self.group, np.asarray(grad_free, dtype=np.float64), self.n_values)
+
+
 @dataclass
 class FitResult:
     """One fitted model.
@@ -82,9 +132,10 @@ class FitResult:
         n_segments: K.
         natural: Estimates in natural units (``parameters`` dict layout).
         theta: The unconstrained vector at the optimum.
-        free: ``(size,)`` which entries were estimated (the rest kept at the base value).
+        coords: Which entries were estimated (the rest kept at the base value) and which share one value.
         loglik: Log-likelihood of the fitting shoppers (purchases and baskets).
-        n_free: Number of estimated values (the share logit of the first segment is not one).
+        n_free: Number of estimated values (the share logit of the first segment is not one; a
+            value shared by several segments is one).
         bic: -2 loglik + n_free log(n_shoppers).
         seconds: Wall time of the optimisation.
         converged: The optimiser stopped on its gradient or change tolerance, not its iteration cap.
@@ -94,7 +145,7 @@ class FitResult:
     n_segments: int
     natural: dict[str, NDArray]
     theta: NDArray[np.float64]
-    free: NDArray[np.bool_]
+    coords: Coordinates
     loglik: float
     n_free: int
     bic: float
@@ -102,6 +153,11 @@ class FitResult:
     converged: bool
     iterations: int
     se: dict[str, NDArray] = field(default_factory=dict)
+
+    @property
+    def free(self) -> NDArray[np.bool_]:
+        """``(size,)`` which entries were estimated."""
+        return self.coords.free
 
 
 def shards_of(data: PanelTensors, shard_size: int) -> list[PanelTensors]:
@@ -155,18 +211,19 @@ def backward_by_shard(
 def optimise(
     layout: Layout,
     start: NDArray[np.float64],
-    free: NDArray[np.bool_],
+    coords: Coordinates,
     source: LogSource,
     max_iter: int = 300,
     gradient_tolerance: float = 1e-6,
 ) -> tuple[NDArray[np.float64], float, bool, int]:
-    """Maximise the log-likelihood over the ``free`` entries from ``start``: (theta, loglik, converged, iterations).
+    """Maximise the log-likelihood over the estimated values from ``start``: (theta, loglik, converged, iterations).
 
-    The source computes the value and gradient (here, or summed over workers); L-BFGS runs here.
+    The source computes the value and gradient in the free entries (here, or summed over workers);
+    tied entries' gradients are summed into their shared value; L-BFGS runs here.
     """
     n_total = max(source.summary.n_fit, 1)
     base = np.asarray(start, dtype=np.float64).copy()
-    x = torch.tensor(base[free], dtype=DTYPE, requires_grad=True)
+    x = torch.tensor(coords.reduce(base), dtype=DTYPE, requires_grad=True)
     opt = torch.optim.LBFGS(
         [x],
         lr=1.0,
@@ -178,14 +235,12 @@ def optimise(
     )
 
     def at(values: torch.Tensor) -> NDArray[np.float64]:
-        theta = base.copy()
-        theta[free] = values.detach().numpy()
-        return theta
+        return coords.expand(base, values.detach().numpy())
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        value, grad = source.loglik_and_grad(layout, at(x), free)
-        x.grad = torch.tensor(-grad / n_total, dtype=DTYPE)
+        value, grad = source.loglik_and_grad(layout, at(x), coords.free)
+        x.grad = torch.tensor(-coords.reduce_gradient(grad) / n_total, dtype=DTYPE)
         return torch.tensor(-value / n_total, dtype=DTYPE)
 
     previous = math.inf
@@ -205,24 +260,24 @@ def optimise(
 
 
 def standard_errors(
-    layout: Layout, theta: NDArray[np.float64], free: NDArray[np.bool_], source: LogSource
+    layout: Layout, theta: NDArray[np.float64], coords: Coordinates, source: LogSource
 ) -> dict[str, NDArray]:
     """Natural-unit standard errors from the observed information (inverse Hessian, delta method).
 
-    Entries kept fixed get NaN; a singular information matrix gives NaN for the entries it leaves
-    undetermined (pseudo-inverse with a relative eigenvalue floor).
+    Entries kept fixed get NaN; a singular information matrix gives inf for the entries it leaves
+    undetermined (pseudo-inverse with a relative eigenvalue floor). Tied entries share their value's error.
     """
+    theta = np.asarray(theta, dtype=np.float64)
     base = torch.tensor(theta, dtype=DTYPE)
-    mask = torch.tensor(free)
-    x0 = base[mask].clone()
+    mask = torch.tensor(coords.free)
+    group = torch.tensor(coords.group)
+    x = coords.reduce(theta)
 
-    def gradient(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        point = np.asarray(theta, dtype=np.float64).copy()
-        point[free] = x
-        return -source.loglik_and_grad(layout, point, free)[1]  # of -loglik: the information is positive
+    def gradient(values: NDArray[np.float64]) -> NDArray[np.float64]:
+        # of -loglik: the information is positive
+        return -coords.reduce_gradient(source.loglik_and_grad(layout, coords.expand(theta, values), coords.free)[1])
 
     # Central differences of the exact gradient: 2 P gradient passes, each one shard at a time.
-    x = x0.numpy()
     step = 1e-4
     hessian = np.empty((x.size, x.size))
     for j in range(x.size):
@@ -233,23 +288,24 @@ def standard_errors(
     values, vectors = np.linalg.eigh(hessian)
     floor = max(values.max(), 1e-12) * 1e-9
     good = values > floor
-    cov_free = (vectors[:, good] / values[good]) @ vectors[:, good].T
+    cov = (vectors[:, good] / values[good]) @ vectors[:, good].T
     # One value per flat direction is not identified: the one that loads most on it. Fixing it at the base
     # value identifies the others (b and g, say, trade off along one direction; fixing both would discard
-    # what the log says about their sum).
-    free_index = np.flatnonzero(free)
-    weak_entries = {int(free_index[np.argmax(np.abs(vectors[:, j]))]) for j in np.flatnonzero(~good)}
+    # what the log says about their sum). A tied value marks every entry that shares it.
+    weak_values = {int(np.argmax(np.abs(vectors[:, j]))) for j in np.flatnonzero(~good)}
+    free_index = np.flatnonzero(coords.free)
+    weak_entries = free_index[np.isin(coords.group, sorted(weak_values))]
 
-    def flat_natural(x: torch.Tensor) -> torch.Tensor:
-        nat = layout.unpack(base.masked_scatter(mask, x))
+    def flat_natural(v: torch.Tensor) -> torch.Tensor:
+        nat = layout.unpack(base.masked_scatter(mask, v[group]))
         return torch.cat([nat[name].reshape(-1) for name in NAMES])
 
-    jac = torch.autograd.functional.jacobian(flat_natural, x0).numpy()
-    var = np.einsum("ij,jk,ik->i", jac, cov_free, jac)
+    jac = torch.autograd.functional.jacobian(flat_natural, torch.tensor(x, dtype=DTYPE)).numpy()
+    var = np.einsum("ij,jk,ik->i", jac, cov, jac)
     se_flat = np.sqrt(np.maximum(var, 0.0))
     # Entries that load on an unidentified direction, or that were not estimated, have no standard error.
-    se_flat[sorted(weak_entries)] = np.inf  # the natural values have the layout of theta
-    se_flat[~_natural_free(layout, free)] = np.nan
+    se_flat[weak_entries] = np.inf  # the natural values have the layout of theta
+    se_flat[~_natural_free(layout, coords.free)] = np.nan
     out, start = {}, 0
     for name in NAMES:
         size = layout.sizes[name]
@@ -307,8 +363,13 @@ def fit_segments(
     kept: set[tuple[str, int]] | None = None,
     max_iter: int = 300,
     progress: Callable[[str], None] | None = None,
+    pooled: dict[str, list[int]] | None = None,
 ) -> FitResult:
-    """Fit a K-segment model from ``start``; entries in ``kept`` stay at their ``defaults`` value."""
+    """Fit a K-segment model from ``start``; entries in ``kept`` stay at their ``defaults`` value.
+
+    ``pooled`` maps a per-segment parameter to the segments that share one value of it (estimated
+    once, started at their mean); those segments must not be in ``kept``.
+    """
     sizes = {name: int(np.atleast_1d(start[name]).size) for name in NAMES}
     layout = Layout(sizes)
     init = interior({name: start[name] for name in NAMES})  # a copy, off the bounds
@@ -319,17 +380,19 @@ def fit_segments(
         init[name] = np.atleast_1d(init[name]).copy()
         init[name][j] = np.atleast_1d(defaults[name])[j]
         free[layout.slices[name].start + j] = False
+    tied = [[layout.slices[name].start + j for j in segs] for name, segs in (pooled or {}).items() if len(segs) > 1]
+    coords = Coordinates.of(free, tied)
     began = time.perf_counter()
-    theta, loglik, converged, iterations = optimise(layout, layout.pack(init), free, source, max_iter)
+    theta, loglik, converged, iterations = optimise(layout, layout.pack(init), coords, source, max_iter)
     seconds = time.perf_counter() - began
     with torch.no_grad():
         natural = {k: v.numpy().copy() for k, v in layout.unpack(torch.tensor(theta, dtype=DTYPE)).items()}
-    n_free = int(free.sum())
+    n_free = coords.n_values
     result = FitResult(
         n_segments,
         natural,
         theta,
-        free,
+        coords,
         loglik,
         n_free,
         -2.0 * loglik + n_free * math.log(max(source.summary.n_fit, 1)),
