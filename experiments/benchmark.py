@@ -4,6 +4,7 @@
     discountsim benchmark policies [...]   # the policy benchmark (experiments/policy_benchmark.py)
     discountsim benchmark calibration [...]      # calibration against known truth (calibration_benchmark.py)
     discountsim benchmark identification [...]   # what a log identifies, on exact worlds (identification_benchmark.py)
+    discountsim benchmark abtest [...]           # A/B tests graded against the simulator (abtest_benchmark.py)
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` and
@@ -135,6 +136,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
         from discountsim.experiments import identification_benchmark
 
         return identification_benchmark.main(argv[1:])
+    if argv[:1] == ["abtest"]:
+        from discountsim.experiments import abtest_benchmark
+
+        return abtest_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n-sim", type=cli_int(1), default=100_000, help="shoppers in the bare-simulator run")
     parser.add_argument("--n-vec", type=cli_int(1), default=1024, help="shoppers (rows) in the VecEnv run")

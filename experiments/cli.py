@@ -1,7 +1,7 @@
 """``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``discountsim.experiments.<command>``.
 
 Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress``,
-``export-log``, ``calibrate`` (Hydra overrides follow; ``simulator=<file.yaml>`` names a scenario
+``export-log``, ``calibrate``, ``abtest`` (Hydra overrides follow; ``simulator=<file.yaml>`` names a scenario
 file anywhere) and ``benchmark`` (its own flags follow).
 """
 
@@ -26,6 +26,7 @@ COMMANDS = {
     "regress": "discountsim.experiments.regress",
     "export-log": "discountsim.experiments.export_log",
     "calibrate": "discountsim.experiments.calibrate",
+    "abtest": "discountsim.experiments.abtest",
     "benchmark": "discountsim.experiments.benchmark",
 }
 

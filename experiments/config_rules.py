@@ -78,6 +78,7 @@ class Num(Spec):
     lo: float = -math.inf
     hi: float | str = math.inf
     lo_open: bool = False
+    hi_open: bool = False
 
     def bounds(self, ctx: Context) -> tuple[float, float]:
         return self.lo, ctx.d_max if self.hi == "d_max" else float(self.hi)
@@ -86,14 +87,14 @@ class Num(Spec):
         lo, hi = self.bounds(ctx)
         if hi == math.inf:
             return f"a finite number {'>' if self.lo_open else '>='} {lo:g}"
-        return f"a number in {'(' if self.lo_open else '['}{lo:g}, {hi:g}]" + (
+        return f"a number in {'(' if self.lo_open else '['}{lo:g}, {hi:g}{')' if self.hi_open else ']'}" + (
             " (the scenario's d_max)" if self.hi == "d_max" else ""
         )
 
     def check(self, path: str, value: Any, ctx: Context) -> float:
         lo, hi = self.bounds(ctx)
         ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        if not ok or value < lo or value > hi or (self.lo_open and value == lo):
+        if not ok or value < lo or value > hi or (self.lo_open and value == lo) or (self.hi_open and value == hi):
             raise fail(path, value, self.describe(ctx))
         return float(value)
 

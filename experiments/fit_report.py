@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from discountsim.agents.storage import atomic_write, atomic_write_text
-from discountsim.experiments.tables import markdown_table
+from discountsim.experiments.tables import frame_markdown as _md
 from discountsim.simulators.calibration.calibrate import Calibration, bic_table, parameter_table, where_label
 from discountsim.simulators.calibration.checks import (
     inter_purchase_times,
@@ -47,18 +47,6 @@ def _figure(path: Path, draw) -> str:
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path.name
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, float | np.floating):
-        return "" if np.isnan(value) else f"{value:.4g}"
-    return str(value)
-
-
-def _md(frame: pd.DataFrame) -> str:
-    return markdown_table(
-        [str(c) for c in frame.columns], [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
-    )
 
 
 def segment_traits(cal: Calibration) -> pd.DataFrame:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from discountsim.agents import ALGORITHMS, POLICIES
+from discountsim.agents.abtest import METRICS as AB_METRICS
 from discountsim.agents.callbacks import SHOP_METRICS
 from discountsim.envs.actions import ACTION_TYPES
 from discountsim.experiments.config_rules import (
@@ -181,6 +182,7 @@ _EVALUATION = Record({"every": COUNT, "n_shoppers": Int(2), "horizon": HORIZON, 
 # Each job's keys; ``hydra`` is Hydra's own node (present only when composed with return_hydra_config).
 _IGNORED = ("hydra",)
 _N = Int(2)  # evaluations report intervals, which need two shoppers
+_SHARE = Num(0.0, 1.0, lo_open=True, hi_open=True)
 JOB_SCHEMAS: dict[str, Record] = {
     "simulate": Record(
         {"simulator": SIMULATOR, "n_shoppers": COUNT, "horizon": HORIZON, "seed": SEED, "discounts": ListOf(DISCOUNT)},
@@ -298,6 +300,38 @@ JOB_SCHEMAS: dict[str, Record] = {
         ),
         ignored=_IGNORED,
     ),
+    "abtest": Record(
+        {
+            "simulator": SIMULATOR,
+            "treatment": PolicySpec(),
+            "control": PolicySpec(),
+            "n_shoppers": Int(4),
+            "weeks": HORIZON,
+            "split": _SHARE,
+            "pre_weeks": Int(0, 1040),
+            "seed": SEED,
+            "plan": Bool(),
+            "plan_weeks": ListOf(HORIZON),
+            "pilot_shoppers": _N,
+            "metric": Str(choices=AB_METRICS),
+            "mde": Optional(Num(0.0, lo_open=True)),
+            "alpha": _SHARE,
+            "power": _SHARE,
+        },
+        required=(
+            "simulator",
+            "treatment",
+            "control",
+            "n_shoppers",
+            "weeks",
+            "split",
+            "pre_weeks",
+            "seed",
+            "plan",
+            "metric",
+        ),
+        ignored=_IGNORED,
+    ),
     "regress": Record(
         {
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
@@ -382,6 +416,9 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
             fit = cfg.get(key) or {}
             if "n_shoppers" in fit:
                 check_memory(f"{key}.n_shoppers", fit["n_shoppers"], log_periods=fit.get("horizon", 26))
+    elif job == "abtest":
+        check_memory("n_shoppers", n, results=4)
+        check_memory("pilot_shoppers", cfg.get("pilot_shoppers", 2), results=4)
     elif job == "export_log":
         check_memory("n_shoppers", n, log_periods=horizon)
     elif job == "stress":

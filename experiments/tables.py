@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -85,6 +86,19 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
     lines += ["| " + " | ".join(cells) + " |" for cells in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "" if np.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def frame_markdown(frame: pd.DataFrame) -> str:
+    """Any table as Markdown: floats to 4 significant digits, NaN as an empty cell."""
+    return markdown_table(
+        [str(c) for c in frame.columns], [[_cell(v) for v in row] for row in frame.itertuples(index=False)]
+    )
 
 
 def to_markdown(summary: pd.DataFrame) -> str:

@@ -7,7 +7,7 @@ one set of keys are compared under common random numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from discountsim.simulators.config_schema import check_count
@@ -39,6 +39,7 @@ class RolloutTotals:
         profit_by_period: ``(horizon,)`` population profit per period (currency).
         initial_observation: ``(n_shoppers, n_features)`` what the marketer saw in the first
             period (for breakdowns by observable cohort).
+        final_state: The shoppers after the last period (a later rollout can continue from it).
     """
 
     profit: NDArray[np.float64]
@@ -54,6 +55,7 @@ class RolloutTotals:
     segment: NDArray[np.int8]
     profit_by_period: NDArray[np.float64]
     initial_observation: NDArray[np.float32]
+    final_state: ShopperState | None = field(default=None, repr=False)
 
 
 _SUMMED = MONEY_FIELDS
@@ -65,6 +67,7 @@ def rollout(
     rule: DiscountRule,
     horizon: int,
     budget_per_period: float | None = None,
+    state: ShopperState | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -76,11 +79,16 @@ def rollout(
         budget_per_period: Promotion budget for the whole population, renewed every period
             (currency; unspent money does not carry over), or None for none. Each period it is the
             ``budget_left`` of ``transition``.
+        state: Continue these shoppers (``final_state`` of an earlier rollout on the same ``keys``)
+            instead of starting them afresh; their random draws go on from where they stopped.
     """
     horizon = check_count("horizon", horizon)
     if budget_per_period is not None and not (np.isfinite(budget_per_period) and budget_per_period >= 0.0):
         raise ValueError(f"budget_per_period: expected a finite amount >= 0 (currency), got {budget_per_period}")
-    state = initial_state(params, keys)
+    if state is None:
+        state = initial_state(params, keys)
+    elif state.n_shoppers != len(keys):
+        raise ValueError(f"state: holds {state.n_shoppers} shoppers, keys {len(keys)}; expected the same shoppers")
     n = state.n_shoppers
     totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
     by_period = np.zeros(horizon)
@@ -100,4 +108,5 @@ def rollout(
         segment=state.traits.segment,
         profit_by_period=by_period,
         initial_observation=first,
+        final_state=state,
     )

@@ -111,6 +111,15 @@ REPROS = [
     ("regress", ["baseline_file=''"], "baseline_file", "a path to a baseline JSON file"),
     ("regress", ["horizon=abc"], "horizon", "an integer in [1, 1040]"),
     ("regress", ["+extra=1"], "config", "unknown key(s) ['extra']"),
+    ("abtest", ["split=1"], "split", "a number in (0, 1), got 1"),
+    ("abtest", ["split=0"], "split", "a number in (0, 1), got 0"),
+    ("abtest", ["n_shoppers=3"], "n_shoppers", "an integer >= 4, got 3"),
+    ("abtest", ["treatment=nope"], "treatment", "unknown policy 'nope'; allowed: ["),
+    ("abtest", ["metric=margin"], "metric", "one of ['profit', 'revenue', 'conversion'], got 'margin'"),
+    ("abtest", ["mde=0"], "mde", "a finite number > 0, got 0"),
+    ("abtest", ["power=1.0"], "power", "a number in (0, 1), got 1.0"),
+    ("abtest", ["plan_weeks=[4,0]"], "plan_weeks[1]", "an integer in [1, 1040], got 0"),
+    ("abtest", ["pre_weeks=-1"], "pre_weeks", "an integer in [0, 1040], got -1"),
 ]
 
 
@@ -237,6 +246,8 @@ def test_scenario_errors_are_input_errors() -> None:
         ("compare", ["supervised.n_shoppers=100000000"], "supervised.n_shoppers"),
         ("stress", ["n_shoppers=1000000000"], "n_shoppers"),
         ("regress", ["n_shoppers=1000000000"], "n_shoppers"),
+        ("abtest", ["n_shoppers=1000000000"], "n_shoppers"),
+        ("abtest", ["pilot_shoppers=1000000000"], "pilot_shoppers"),
         ("train", ["evaluation.n_shoppers=1000000000"], "evaluation.n_shoppers"),
         ("train", ["agent.env.n_envs=1000000000"], "agent.env.n_envs"),
     ],
