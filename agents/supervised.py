@@ -185,6 +185,11 @@ class SupervisedPolicy(DiscountPolicy):
             out = self.model(torch.from_numpy(((x - self.x_mean) / self.x_std).astype(np.float32))).numpy()
         return out * self.y_std + self.y_mean
 
+    def predict_profit(self, observations: NDArray[np.float32], discounts: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Predicted immediate profit ``(n,)`` (currency) of offering ``discounts[i]`` to shopper ``i``."""
+        x = np.concatenate([np.asarray(observations, np.float32), np.asarray(discounts, np.float32)[:, None]], axis=1)
+        return self._predict_outcomes(x)[:, 1].astype(np.float64)
+
     def expected_profit(self, observations: NDArray[np.float32]) -> NDArray[np.float64]:
         """Predicted immediate profit of each grid discount, ``(n, len(grid))`` currency."""
         n, k = observations.shape[0], self.grid.size

@@ -5,6 +5,7 @@
     discountsim benchmark calibration [...]      # calibration against known truth (calibration_benchmark.py)
     discountsim benchmark identification [...]   # what a log identifies, on exact worlds (identification_benchmark.py)
     discountsim benchmark abtest [...]           # A/B tests graded against the simulator (abtest_benchmark.py)
+    discountsim benchmark ope [...]              # off-policy estimators graded against the truth (ope_benchmark.py)
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` and
@@ -136,6 +137,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
         from discountsim.experiments import identification_benchmark
 
         return identification_benchmark.main(argv[1:])
+    if argv[:1] == ["ope"]:
+        from discountsim.experiments import ope_benchmark
+
+        return ope_benchmark.main(argv[1:])
     if argv[:1] == ["abtest"]:
         from discountsim.experiments import abtest_benchmark
 

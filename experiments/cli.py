@@ -1,7 +1,7 @@
 """``discountsim`` console script: ``discountsim <command> [overrides...]`` runs ``discountsim.experiments.<command>``.
 
 Commands: ``simulate``, ``train``, ``evaluate``, ``compare``, ``stress``, ``regress``,
-``export-log``, ``calibrate``, ``abtest`` (Hydra overrides follow; ``simulator=<file.yaml>`` names a scenario
+``export-log``, ``calibrate``, ``abtest``, ``ope`` (Hydra overrides follow; ``simulator=<file.yaml>`` names a scenario
 file anywhere) and ``benchmark`` (its own flags follow).
 """
 
@@ -27,6 +27,7 @@ COMMANDS = {
     "export-log": "discountsim.experiments.export_log",
     "calibrate": "discountsim.experiments.calibrate",
     "abtest": "discountsim.experiments.abtest",
+    "ope": "discountsim.experiments.ope",
     "benchmark": "discountsim.experiments.benchmark",
 }
 

@@ -332,6 +332,20 @@ JOB_SCHEMAS: dict[str, Record] = {
         ),
         ignored=_IGNORED,
     ),
+    "ope": Record(
+        {
+            "simulator": SIMULATOR,
+            "data": Optional(Str(what="a .csv or .parquet log with propensities")),
+            "policies": ListOf(PolicySpec(), mapping_is_item=True),
+            "trajectories": Bool(),
+            "density": Bool(),
+            "dm_epochs": COUNT,
+            "seed": SEED,
+            "key_file": Optional(Str(what="a path to a file holding the id-hashing key")),
+        },
+        required=("simulator", "policies", "trajectories", "density", "dm_epochs", "seed"),
+        ignored=_IGNORED,
+    ),
     "regress": Record(
         {
             "policies": ListOf(PolicySpec(), mapping_is_item=True),

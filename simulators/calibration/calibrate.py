@@ -5,11 +5,13 @@
 2. Models with K = 1, 2, ... segments are fitted by maximum likelihood (``fit``), each warm-started
    from the last; K is the one with the smallest BIC among those whose every segment has at
    least ``MIN_SHOPPERS`` shoppers behind it (or the K asked for).
-3. Standard errors come from the observed information. A per-segment value whose error is too
-   large to say anything in two or more segments is estimated once, shared by those segments
-   (pooled: the population may identify what no one segment does); a value still not identified,
-   or that the logging policy never exercised, is reported as not identified and kept at the base
-   scenario's value. The model is refitted after each of these steps.
+3. Standard errors come from the observed information. A value whose error is too large to say
+   much is *weakly identified* if its 95 % interval still excludes the base scenario's value (the
+   log rejects the base: the estimate is kept). Otherwise, a per-segment value not identified in
+   two or more segments is estimated once, shared by those segments (pooled: the population may
+   identify what no one segment does); a value still not identified, or that the logging policy
+   never exercised, is reported as not identified and kept at the base scenario's value. The
+   model is refitted after each of these steps.
 4. The held-out shoppers score the final model: log-likelihood per row and calibration by decile.
 5. The estimates become an ordinary scenario (``parameters.scenario_from_natural``).
 """
@@ -177,6 +179,14 @@ def calibrate(
     )
 
 
+def _rejects_base(
+    natural: dict[str, NDArray], se: dict[str, NDArray], defaults: dict[str, NDArray], name: str, j: int
+) -> bool:
+    """The base value lies outside the estimate's 95 % interval (a finite one)."""
+    est, err = float(np.atleast_1d(natural[name])[j]), float(np.atleast_1d(se[name])[j])
+    return bool(np.isfinite(err) and abs(est - float(np.atleast_1d(defaults[name])[j])) > 1.96 * err)
+
+
 def _poolable(weak: list[tuple[str, int]]) -> dict[str, list[int]]:
     """Per-segment parameters not identified in two or more segments: those segments, to share one value."""
     by_name: dict[str, list[int]] = {}
@@ -287,6 +297,16 @@ def calibrate_source(
     chosen.se = se  # kept on the BIC path's model: the errors before any value was held at the base
     kept_always = kept_for(k)
     weak = [e for e in not_identified(chosen.natural, se) if e not in kept_always]
+    # A wide interval that still excludes the base value is information: the log rejects the base, so
+    # holding the value there would invent it. Such values keep their estimate (reported as weakly
+    # identified); only values whose interval covers the base go to pooling or to the base.
+    rejected = [e for e in weak if _rejects_base(chosen.natural, se, defaults, *e)]
+    for n, j in rejected:
+        value, error, base_value = chosen.natural[n][j], se[n][j], np.atleast_1d(defaults[n])[j]
+        progress(
+            f"  weakly identified: {n}[{j}] = {value:.4g} (se {error:.3g}); the log rejects the base {base_value:.4g}"
+        )
+    weak = [e for e in weak if e not in rejected]
     pooled: dict[str, list[int]] = {}
     if weak:
         for n, j in weak:
@@ -300,7 +320,11 @@ def calibrate_source(
             + "the rest kept at the base scenario's values"
         )
         chosen, se = _refit(k, chosen, defaults, source, kept_always, pooled, max_iter, progress)
-        failed = {n for n, j in not_identified(chosen.natural, se) if j in pooled.get(n, ())}
+        failed = {
+            n
+            for n, j in not_identified(chosen.natural, se)
+            if j in pooled.get(n, ()) and not _rejects_base(chosen.natural, se, defaults, n, j)
+        }
         if failed:  # the shared value is not identified either: it goes to the base, and one more refit
             progress(f"  not identified even shared: {', '.join(sorted(failed))}; refitting with them at the base")
             kept_always |= {(n, j) for n in failed for j in pooled.pop(n)}

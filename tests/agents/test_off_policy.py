@@ -1,0 +1,69 @@
+"""OPE of DiscountSim policies on behaviour logs: targets, support, refusals and the one-period truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from discountsim.agents import make_policy
+from discountsim.agents.off_policy import fit_outcome_model, off_policy_estimates, one_period_truth
+from discountsim.simulators import generate_behaviour_log, load_scenario
+from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
+
+
+@pytest.fixture(scope="module")
+def setting():
+    params = load_scenario("myopic")
+    frame = generate_behaviour_log(params, RandomGridLoggingPolicy(seed=2), 300, 4, 2)
+    return params, frame, fit_outcome_model(frame, params, epochs=2)
+
+
+def test_the_logger_itself_gets_the_logged_mean_and_every_estimator_a_row(setting) -> None:
+    params, frame, model = setting
+    policies = {
+        "random": make_policy("random", scenario=params),
+        "uniform_10": make_policy("uniform", scenario=params, depth=0.1),
+    }
+    table = off_policy_estimates(frame, policies, params, model, trajectories=True).set_index(["policy", "estimator"])
+    assert set(table.index.get_level_values("estimator")) == {
+        "ips",
+        "snips",
+        "dm",
+        "dr",
+        "pdis",
+        "wpdis",
+        "sequential_dr",
+    }
+    logged_mean = frame["profit"].mean()
+    assert table.loc[("random", "ips"), "value"] == pytest.approx(logged_mean)
+    assert table.loc[("random", "snips"), "value"] == pytest.approx(logged_mean)
+    assert table.loc[("random", "ips"), "ess"] == pytest.approx(len(frame))
+    per_shopper = frame.groupby("shopper")["profit"].sum().mean()
+    assert table.loc[("random", "pdis"), "value"] == pytest.approx(per_shopper)
+    uniform = table.loc[("uniform_10", "ips")]
+    hits = frame["discount"].sub(0.1).abs() < 1e-9
+    expected = (frame["profit"] * hits / frame["propensity"]).mean()
+    assert uniform["value"] == pytest.approx(expected) and uniform["max_weight"] == pytest.approx(6.0)
+
+
+def test_an_unsupported_target_is_named_and_an_oracle_refused(setting, caplog) -> None:
+    params, frame, model = setting
+    with caplog.at_level("WARNING"):
+        table = off_policy_estimates(frame, {"u12": make_policy("uniform", scenario=params, depth=0.12)}, params, model)
+    assert (table["unsupported_share"] == 1.0).all() and "100.0 % of its offers" in caplog.text
+    assert table.set_index("estimator").loc["ips", "value"] == 0.0  # no logged row matches
+    with pytest.raises(ValueError, match="latent state"):
+        off_policy_estimates(frame, {"oracle": make_policy("myopic_oracle", scenario=params)}, params, model)
+    with pytest.raises(ValueError, match=r"missing columns \['propensity'\]"):
+        off_policy_estimates(frame.drop(columns="propensity"), {}, params, model)
+
+
+def test_one_period_truth_of_the_logger_is_its_own_logged_mean() -> None:
+    params = load_scenario("myopic")
+
+    def logger(obs):
+        return np.full(obs.shape[0], 0.1), np.ones(obs.shape[0])
+
+    frame: pd.DataFrame = generate_behaviour_log(params, logger, 200, 3, 5)
+    truth = one_period_truth(params, logger, make_policy("uniform", scenario=params, depth=0.1), 200, 3, 5)
+    assert truth == pytest.approx(frame["profit"].mean(), rel=1e-12)
