@@ -276,6 +276,11 @@ def pilot(
     )
 
 
+def _whole(shoppers: float) -> float:
+    """Shoppers rounded up to a whole number (inf stays inf: no size detects a zero effect)."""
+    return float(math.ceil(shoppers)) if math.isfinite(shoppers) else shoppers
+
+
 def plan_rows(
     pilots: list[Pilot],
     split: float = 0.5,
@@ -295,9 +300,9 @@ def plan_rows(
             "effect": target,
             "simulated_effect": p.effect,
             "simulated_effect_se": p.effect_se,
-            "shoppers_needed": required_shoppers(target, p.sd_treated, p.sd_control, split, alpha, power),
-            "shoppers_needed_cuped": required_shoppers(
-                target, p.sd_treated_cuped, p.sd_control_cuped, split, alpha, power
+            "shoppers_needed": _whole(required_shoppers(target, p.sd_treated, p.sd_control, split, alpha, power)),
+            "shoppers_needed_cuped": _whole(
+                required_shoppers(target, p.sd_treated_cuped, p.sd_control_cuped, split, alpha, power)
             ),
         }
         if n_shoppers is not None:

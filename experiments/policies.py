@@ -84,7 +84,13 @@ def resolve_policy(spec: str | Mapping[str, Any], params: SimulatorParams) -> tu
             raise DiscountSimInputError(
                 f"unknown policy {name!r}; allowed: {sorted(POLICIES)}, a checkpoint path, or 'package.module:Class'"
             )
-        return label or name, _build(POLICIES[name], params, spec)
+        policy = _build(POLICIES[name], params, spec)
+        if getattr(policy, "fitted", True) is False:  # a learned policy built by name has learned nothing yet
+            raise DiscountSimInputError(
+                f"policy {name!r} is learned from data and this one is untrained: train it first "
+                f"(discountsim train agent={name}) and give its checkpoint (runs/train/.../policy.json)"
+            )
+        return label or name, policy
     raise DiscountSimInputError(f"policy entry {spec!r}: expected one of the keys name, path or target")
 
 

@@ -76,6 +76,6 @@ def test_console_script_runs_the_job(tmp_path: Path) -> None:
     assert (
         bad.returncode != 0
         and "unknown command 'nope'; allowed: simulate, train, evaluate, compare, stress, regress, export-log, "
-        "calibrate, benchmark"
+        "calibrate, abtest, ope, benchmark"
         in bad.stderr
     )
