@@ -51,19 +51,36 @@ TRAJECTORY = ("pdis", "wpdis", "sequential_dr")
 KERNEL = ("kernel_ips", "kernel_dr")
 
 
-def target_discounts(policy: Any, params: SimulatorParams, observations: NDArray[np.float32]) -> NDArray[np.float64]:
-    """The discount a deterministic target policy gives each row ``(n_rows,)``, from the rows' observations."""
+def target_discounts(
+    policy: Any, params: SimulatorParams, observations: NDArray[np.float32], n_shoppers: int | None = None
+) -> NDArray[np.float64]:
+    """The discount a deterministic target policy gives each row ``(n_rows,)``, from the rows' observations.
+
+    With ``n_shoppers``, the rows are ``n_shoppers`` shoppers' consecutive weeks (shopper-major) and the
+    policy is run week by week, as in a rollout: a policy with memory (the twin's posterior, a
+    recurrent network) then follows each shopper's logged history in order. Without it, every row
+    is acted on at once, which only a memoryless policy allows.
+    """
     if isinstance(policy, PrivilegedPolicy):
         raise DiscountSimInputError(
             f"policies: {getattr(policy, 'name', policy)!r} reads the latent state (an oracle); a log holds only "
             "observations, so it cannot be evaluated off-policy"
         )
-    if getattr(getattr(policy, "policy", None), "lstm_actor", None) is not None:
-        raise DiscountSimInputError(
-            "policies: a recurrent policy's memory depends on its own past actions, which a log does not hold"
-        )
-    rule = policy_rule(policy, params, observations.shape[0], 1)
-    return np.asarray(rule(np.ascontiguousarray(observations, dtype=np.float32), None), dtype=np.float64)
+    obs = np.ascontiguousarray(observations, dtype=np.float32)
+    if n_shoppers is None:
+        if callable(getattr(policy, "reset", None)) or getattr(getattr(policy, "policy", None), "lstm_actor", None):
+            raise DiscountSimInputError(
+                "policies: a policy with memory (twin, recurrent) needs the log's shoppers week by week: "
+                "give a balanced log (every shopper in every week)"
+            )
+        return np.asarray(policy_rule(policy, params, obs.shape[0], 1)(obs, None), dtype=np.float64)
+    weeks = obs.shape[0] // n_shoppers
+    by_week = obs.reshape(n_shoppers, weeks, -1)
+    rule = policy_rule(policy, params, n_shoppers, weeks)
+    out = np.empty((n_shoppers, weeks))
+    for t in range(weeks):
+        out[:, t] = rule(np.ascontiguousarray(by_week[:, t]), None)
+    return out.ravel()
 
 
 def fit_outcome_model(
@@ -127,7 +144,11 @@ def off_policy_estimates(
     missing = [c for c in (*names, "discount", "propensity", "profit") if c not in frame.columns]
     if missing:
         raise ValueError(f"log: missing columns {missing}; a behaviour log has the observation, discount, propensity")
-    frame = frame.sort_values(["shopper", "period"], kind="stable") if trajectories else frame
+    n_shoppers = _balanced_shoppers(frame)
+    if trajectories and n_shoppers is None:
+        raise DiscountSimInputError("log: trajectories need every shopper in every period (a balanced panel)")
+    if n_shoppers is not None:  # shopper-major, weeks in order: policies with memory follow each shopper
+        frame = frame.sort_values(["shopper", "period"], kind="stable")
     observations = frame[names].to_numpy(np.float32)
     logged = frame["discount"].to_numpy(np.float64)
     propensity = frame["propensity"].to_numpy(np.float64)
@@ -148,7 +169,7 @@ def off_policy_estimates(
             target = levels[np.argmax(mass)] * np.ones(len(logged))
             unsupported = float(mass[~np.isin(np.round(levels, 6), np.unique(np.round(logged, 6)))].sum())
         else:
-            target = target_discounts(policy, params, observations)
+            target = target_discounts(policy, params, observations, n_shoppers)
             pi = deterministic_probability(target, logged)
             q_target = model.predict_profit(observations, target)
             unsupported = unsupported_share(target, logged)
@@ -169,14 +190,20 @@ def off_policy_estimates(
             ]
         rows += [_row(label, e, unsupported, 1) for e in estimates]
         if trajectories:
-            n_shoppers = frame["shopper"].nunique()
             shape = (n_shoppers, len(frame) // n_shoppers)
-            if shape[0] * shape[1] != len(frame):
-                raise ValueError("log: trajectories need every shopper in every period (a balanced panel)")
             parts = [a.reshape(shape) for a in (reward, weights, q_logged, q_target)]
             for estimate in (pdis(*parts[:2]), wpdis(*parts[:2]), sequential_dr(*parts)):
                 rows.append(_row(label, estimate, unsupported, shape[1]))
     return pd.DataFrame(rows)
+
+
+def _balanced_shoppers(frame: pd.DataFrame) -> int | None:
+    """Number of shoppers if every shopper appears once in every period of ``frame``, else None."""
+    if not {"shopper", "period"} <= set(frame.columns) or frame.empty:
+        return None
+    n, weeks = frame["shopper"].nunique(), frame["period"].nunique()
+    unique = not frame.duplicated(["shopper", "period"]).any()
+    return int(n) if unique and n * weeks == len(frame) else None
 
 
 def one_period_truth(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from discountsim.agents import make_policy
-from discountsim.agents.off_policy import fit_outcome_model, off_policy_estimates, one_period_truth
-from discountsim.simulators import generate_behaviour_log, load_scenario
+from discountsim.agents import DiscountPolicy, make_policy
+from discountsim.agents.off_policy import fit_outcome_model, off_policy_estimates, one_period_truth, target_discounts
+from discountsim.simulators import DiscountSimInputError, feature_names, generate_behaviour_log, load_scenario
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy
 
 
@@ -67,3 +67,38 @@ def test_one_period_truth_of_the_logger_is_its_own_logged_mean() -> None:
     frame: pd.DataFrame = generate_behaviour_log(params, logger, 200, 3, 5)
     truth = one_period_truth(params, logger, make_policy("uniform", scenario=params, depth=0.1), 200, 3, 5)
     assert truth == pytest.approx(frame["profit"].mean(), rel=1e-12)
+
+
+class WeekCounter(DiscountPolicy):
+    """A policy with memory: 0.05 x the number of weeks it has acted so far (reset by each new run)."""
+
+    name = "week_counter"
+
+    def reset(self) -> None:
+        self.calls = 0
+
+    def discount_rule(self, params, what=None):
+        self.reset()
+        return super().discount_rule(params, what)
+
+    def discounts(self, observations):
+        value = min(0.05 * self.calls, self.d_max)
+        self.calls += 1
+        return np.full(observations.shape[0], value)
+
+
+def test_a_policy_with_memory_follows_each_shopper_week_by_week(setting) -> None:
+    params, frame, model = setting
+    shuffled = frame.sample(frac=1.0, random_state=1)  # row order must not matter
+    counter = WeekCounter.for_scenario(params)
+    targets = target_discounts(
+        counter,
+        params,
+        shuffled.sort_values(["shopper", "period"])[list(feature_names(params))].to_numpy(np.float32),
+        300,
+    )
+    np.testing.assert_allclose(targets.reshape(300, 4), np.tile(0.05 * np.arange(4), (300, 1)))
+    table = off_policy_estimates(shuffled, {"counter": counter}, params, model, trajectories=True)
+    assert len(table) == 7
+    with pytest.raises(DiscountSimInputError, match="week by week"):
+        off_policy_estimates(shuffled.iloc[1:], {"counter": counter}, params, model)
