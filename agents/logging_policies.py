@@ -9,6 +9,9 @@ import numpy as np
 from discountsim.agents.base import DiscountPolicy
 from numpy.typing import NDArray
 
+SAME_OFFER = 1e-9
+"""Two discounts closer than this are one offer (float sums such as 0.1 + 0.05 included)."""
+
 
 @dataclass
 class ExploringLogger:
@@ -44,6 +47,10 @@ class ExploringLogger:
     def __call__(self, observations: NDArray[np.float32]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         n = observations.shape[0]
         targeted = np.asarray(self.policy.discounts(observations), dtype=np.float64)
+        # A policy's 0.1 + 0.05 is 0.15000000000000002: the same offer as the grid's 0.15. Snapped to the
+        # level, so that the log holds one value per offer and the propensity counts both ways to make it.
+        near = np.abs(targeted[:, None] - self.levels[None, :]) <= SAME_OFFER
+        targeted = np.where(near.any(axis=1), self.levels[near.argmax(axis=1)], targeted)
         explore = self.rng.random(n) < self.epsilon
         drawn = self.levels[self.rng.integers(0, self.levels.size, n)]
         discount = np.where(explore, drawn, targeted)

@@ -102,3 +102,19 @@ def test_a_policy_with_memory_follows_each_shopper_week_by_week(setting) -> None
     assert len(table) == 7
     with pytest.raises(DiscountSimInputError, match="week by week"):
         off_policy_estimates(shuffled.iloc[1:], {"counter": counter}, params, model)
+
+
+def test_a_targeted_logger_counts_a_float_sum_and_the_grid_level_as_one_offer() -> None:
+    from discountsim.agents.logging_policies import ExploringLogger
+
+    class Sum(DiscountPolicy):
+        name = "sum"
+
+        def discounts(self, observations):
+            return np.full(observations.shape[0], 0.1 + 0.05)  # 0.15000000000000002
+
+    logger = ExploringLogger(Sum.for_scenario(load_scenario("default")), epsilon=0.2, seed=0)
+    discount, propensity = logger(np.zeros((2000, len(feature_names(load_scenario("default")))), np.float32))
+    at_level = discount == 0.15
+    assert at_level.mean() > 0.8 and not np.any((np.abs(discount - 0.15) < 1e-9) & ~at_level)
+    np.testing.assert_allclose(propensity[at_level], 0.8 + 0.2 / 6)
