@@ -62,6 +62,8 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         policies = {k: v for k, v in policies.items() if k not in ("oracle", "myopic_oracle")}
     lineup = evaluate_lineup(policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle))
     summary = lineup.summary.assign(train_seconds=[trained.seconds.get(p, 0.0) for p in lineup.summary["policy"]])
+    if cfg.get("ope_data"):
+        summary = _with_ope(summary, str(cfg.ope_data), params, policies, out)
     uniform = fixed_discount_table(
         params, list(cfg.uniform_curve), int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed)
     )
@@ -91,6 +93,31 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     log.info("best: %s, profit %.2f %s per shopper", best["policy"], best["profit"], params.currency)
     log.info("written: %s, %s", out / "leaderboard.md", report)
     return board
+
+
+def _with_ope(summary: pd.DataFrame, data: str, params: SimulatorParams, policies: dict, out: Path) -> pd.DataFrame:
+    """The leaderboard with each policy's doubly robust estimate on the log ``data`` (profit per shopper-week).
+
+    The oracles read the latent state and get no estimate; every estimator goes to ``ope.csv``.
+    """
+    from discountsim.agents.base import PrivilegedPolicy
+    from discountsim.experiments.ope import estimates_on_log
+
+    judged = {k: v for k, v in policies.items() if not isinstance(v, PrivilegedPolicy)}
+    table, _ = estimates_on_log(data, params, judged, trajectories=False)
+    write_csv(out / "ope.csv", table)
+    dr = table[table["estimator"] == "dr"].set_index("policy")
+    shown = dr[["value", "ci_low", "ci_high", "unsupported_share"]].rename(columns={"value": "dr"})
+    log.info(
+        "Off-policy estimates on %s (doubly robust, profit per shopper-week, %s; unsupported: share of a policy's "
+        "offers the logger never made):\n%s",
+        data,
+        params.currency,
+        shown.to_string(float_format=lambda v: f"{v:.3f}"),
+    )
+    columns = {"ope_dr": "value", "ope_dr_ci_low": "ci_low", "ope_dr_ci_high": "ci_high"}
+    columns["ope_unsupported_share"] = "unsupported_share"
+    return summary.assign(**{new: summary["policy"].map(dr[old]) for new, old in columns.items()})
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")

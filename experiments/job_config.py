@@ -234,6 +234,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "horizon": HORIZON,
             "seed": SEED,
             "train_seed": SEED,
+            "ope_data": Optional(Str(what="a .csv or .parquet log with propensities")),
         },
         required=("simulator", "n_shoppers", "horizon", "seed"),
         ignored=_IGNORED,

@@ -37,6 +37,24 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
+def estimates_on_log(
+    data: str,
+    params: SimulatorParams,
+    policies: dict[str, Any],
+    key_file: str | None = None,
+    dm_epochs: int = 20,
+    seed: int = 0,
+    trajectories: bool = True,
+    density: bool = False,
+) -> tuple[pd.DataFrame, tuple[int, int]]:
+    """``off_policy_estimates`` of ``policies`` on the shop log at ``data``; also (shoppers, weeks) of the log."""
+    shop = read_shop_log(to_absolute_path(data), key_file)
+    frame = behaviour_frame(shop.frame, params)
+    model = fit_outcome_model(frame, params, epochs=dm_epochs, seed=seed)
+    table = off_policy_estimates(frame, policies, params, model, trajectories, density)
+    return table, (int(frame["shopper"].nunique()), int(frame["period"].max()) + 1)
+
+
 def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     """Evaluate the policies of a composed ``ope`` config on its log; returns the estimates table."""
     cfg = check_job_config("ope", cfg)
@@ -44,13 +62,18 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         raise DiscountSimInputError("data: required: the log to evaluate on (a .csv or .parquet file)")
     params: SimulatorParams = instantiate(cfg.simulator)
     key_file = None if cfg.key_file is None else to_absolute_path(str(cfg.key_file))
-    shop = read_shop_log(to_absolute_path(str(cfg.data)), key_file)
-    frame = behaviour_frame(shop.frame, params)
     specs: list[Any] = OmegaConf.to_container(cfg.policies, resolve=True)  # type: ignore[assignment]
     policies = dict(resolve_policy(spec, params) for spec in specs)
-    model = fit_outcome_model(frame, params, epochs=int(cfg.dm_epochs), seed=int(cfg.seed))
-    table = off_policy_estimates(frame, policies, params, model, bool(cfg.trajectories), bool(cfg.density))
-    n_shoppers, weeks = int(frame["shopper"].nunique()), int(frame["period"].max()) + 1
+    table, (n_shoppers, weeks) = estimates_on_log(
+        str(cfg.data),
+        params,
+        policies,
+        key_file,
+        int(cfg.dm_epochs),
+        int(cfg.seed),
+        bool(cfg.trajectories),
+        bool(cfg.density),
+    )
     title = (
         f"Off-policy estimates on {n_shoppers:,} shoppers x {weeks} weeks of {Path(str(cfg.data)).name} "
         f"({params.name}; {params.currency}: per shopper-week where horizon = 1, per shopper over the log's "

@@ -59,3 +59,32 @@ def test_ope_job_writes_every_estimator_and_refuses_an_oracle(tmp_path: Path) ->
         run_ope(_cfg([f"data={tmp_path / 'log.csv'}", "policies=[oracle]", "dm_epochs=1"]), tmp_path / "o")
     with pytest.raises(DiscountSimInputError, match="data: required"):
         run_ope(_cfg([]), tmp_path / "n")
+
+
+def test_compare_adds_each_policys_doubly_robust_estimate_on_a_log(tmp_path: Path) -> None:
+    from discountsim.experiments.compare import compare
+
+    params = load_scenario("default")
+    write_table(
+        to_shop_log(generate_behaviour_log(params, RandomGridLoggingPolicy(seed=4), 100, 3, 4)), tmp_path / "l.csv"
+    )
+    overrides = [
+        "agents=[]",
+        "n_shoppers=30",
+        "horizon=2",
+        "supervised={n_shoppers:60,horizon:3,epochs:2}",
+        "uniform_curve=[0.0]",
+        f"ope_data={tmp_path / 'l.csv'}",
+    ]
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF)):
+        cfg = compose("compare", overrides=overrides)
+    board = compare(cfg, tmp_path).set_index("policy")
+    assert np.isnan(board.loc["oracle", "ope_dr"])  # reads the latent state: no estimate
+    assert np.isfinite(board.loc["no_discount", "ope_dr"])
+    assert (
+        board.loc["no_discount", "ope_dr_ci_low"]
+        <= board.loc["no_discount", "ope_dr"]
+        <= board.loc["no_discount", "ope_dr_ci_high"]
+    )
+    ope = pd.read_csv(tmp_path / "ope.csv")
+    assert set(ope["policy"]) == set(board.index) - {"oracle", "myopic_oracle"}
