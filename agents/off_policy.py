@@ -153,6 +153,8 @@ def off_policy_estimates(
     logged = frame["discount"].to_numpy(np.float64)
     propensity = frame["propensity"].to_numpy(np.float64)
     reward = frame["profit"].to_numpy(np.float64)
+    # a shopper's weeks are one cluster for the per-row intervals (None: rows taken as independent)
+    clusters = frame["shopper"].to_numpy() if "shopper" in frame.columns else None
     model = outcome_model if outcome_model is not None else fit_outcome_model(frame, params)
     q_logged = model.predict_profit(observations, logged)
     rows = []
@@ -180,13 +182,17 @@ def off_policy_estimates(
                 100 * unsupported,
             )
         weights = importance_weights(pi, propensity)
-        estimates = [ips(reward, weights), snips(reward, weights), direct_method(q_target)]
-        estimates.append(doubly_robust(reward, weights, q_logged, q_target))
+        estimates = [
+            ips(reward, weights, clusters=clusters),
+            snips(reward, weights, clusters=clusters),
+            direct_method(q_target, clusters),
+            doubly_robust(reward, weights, q_logged, q_target, clusters=clusters),
+        ]
         if density:
             kw = kernel_weights(target, logged, propensity, bandwidth_rule(logged))
             estimates += [
-                ips(reward, kw, name="kernel_ips"),
-                doubly_robust(reward, kw, q_logged, q_target, "kernel_dr"),
+                ips(reward, kw, "kernel_ips", clusters),
+                doubly_robust(reward, kw, q_logged, q_target, "kernel_dr", clusters),
             ]
         rows += [_row(label, e, unsupported, 1) for e in estimates]
         if trajectories:

@@ -26,7 +26,9 @@ to week ``t``):
   go), so it reduces variance only in each week's own reward.
 
 Every estimate comes with a 95 % interval, normal on the per-shopper (or per-row) terms: for the
-self-normalised ones by the delta method (linearised terms ``w (r - V) / mean(w)``). The effective
+self-normalised ones by the delta method (linearised terms ``w (r - V) / mean(w)``). Per-row
+estimates on a log of shopper-weeks take the shopper as a cluster (``clustered_se``): a shopper's
+weeks are not independent, and treating them so makes the interval too narrow. The effective
 sample size is Kish's ``(sum w)^2 / sum w^2`` (for trajectories, of the final product weights).
 """
 
@@ -68,13 +70,39 @@ class Estimate:
     n: int
 
 
-def _from_terms(name: str, terms: NDArray[np.float64], weights: NDArray[np.float64] | None, value=None) -> Estimate:
+def _from_terms(
+    name: str,
+    terms: NDArray[np.float64],
+    weights: NDArray[np.float64] | None,
+    value: float | None = None,
+    clusters: NDArray | None = None,
+) -> Estimate:
     n = terms.size
     v = float(terms.mean()) if value is None else float(value)
-    se = float(terms.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+    se = clustered_se(terms, clusters)
     ess = effective_sample_size(weights) if weights is not None else math.nan
     top = float(weights.max()) if weights is not None and weights.size else math.nan
     return Estimate(name, v, se, v - Z95 * se, v + Z95 * se, ess, top, n)
+
+
+def clustered_se(terms: NDArray[np.float64], clusters: NDArray | None = None) -> float:
+    """Standard error of ``mean(terms)``; with ``clusters`` (a shopper per row), cluster-robust.
+
+    A shopper's weeks are not independent draws (the same shopper, its own history), so with
+    clusters the residuals are summed per shopper first: ``se^2 = G / (G - 1) sum_g (sum_{i in g}
+    e_i)^2 / n^2`` with ``G`` shoppers (Liang & Zeger 1986; the small-sample factor of CR1).
+    """
+    n = terms.size
+    if n < 2:
+        return math.nan
+    if clusters is None:
+        return float(terms.std(ddof=1) / math.sqrt(n))
+    codes = np.unique(np.asarray(clusters), return_inverse=True)[1].ravel()
+    groups = int(codes.max()) + 1
+    if groups < 2:
+        return math.nan
+    sums = np.bincount(codes, terms - terms.mean(), groups)
+    return float(math.sqrt(groups / (groups - 1) * float((sums * sums).sum())) / n)
 
 
 def effective_sample_size(weights: NDArray[np.float64]) -> float:
@@ -109,14 +137,14 @@ def deterministic_probability(target_discount: NDArray, logged_discount: NDArray
     return (np.abs(np.asarray(target_discount) - np.asarray(logged_discount)) <= MATCH_TOLERANCE).astype(np.float64)
 
 
-def ips(reward: NDArray, weights: NDArray, name: str = "ips") -> Estimate:
-    """Inverse propensity scoring: ``mean(w r)``."""
+def ips(reward: NDArray, weights: NDArray, name: str = "ips", clusters: NDArray | None = None) -> Estimate:
+    """Inverse propensity scoring: ``mean(w r)``; ``clusters`` (a shopper per row) for a cluster-robust interval."""
     _check(reward=reward, weights=weights)
     w, r = np.asarray(weights, np.float64), np.asarray(reward, np.float64)
-    return _from_terms(name, w * r, w)
+    return _from_terms(name, w * r, w, clusters=clusters)
 
 
-def snips(reward: NDArray, weights: NDArray, name: str = "snips") -> Estimate:
+def snips(reward: NDArray, weights: NDArray, name: str = "snips", clusters: NDArray | None = None) -> Estimate:
     """Self-normalised IPS: ``sum(w r) / sum(w)``, delta-method interval."""
     _check(reward=reward, weights=weights)
     w, r = np.asarray(weights, np.float64), np.asarray(reward, np.float64)
@@ -124,24 +152,28 @@ def snips(reward: NDArray, weights: NDArray, name: str = "snips") -> Estimate:
         return Estimate(name, math.nan, math.nan, math.nan, math.nan, 0.0, float(w.max(initial=0.0)), w.size)
     value = float((w * r).sum() / w.sum())
     terms = w * (r - value) / w.mean()
-    estimate = _from_terms(name, terms, w, value)
-    return estimate
+    return _from_terms(name, terms, w, value, clusters)
 
 
-def direct_method(q_target: NDArray) -> Estimate:
+def direct_method(q_target: NDArray, clusters: NDArray | None = None) -> Estimate:
     """Direct method: ``mean(q(x, pi(x)))``; the interval covers the sampling of rows, not the model's error."""
     _check(q_target=q_target)
-    return _from_terms("dm", np.asarray(q_target, np.float64), None)
+    return _from_terms("dm", np.asarray(q_target, np.float64), None, clusters=clusters)
 
 
 def doubly_robust(
-    reward: NDArray, weights: NDArray, q_logged: NDArray, q_target: NDArray, name: str = "dr"
+    reward: NDArray,
+    weights: NDArray,
+    q_logged: NDArray,
+    q_target: NDArray,
+    name: str = "dr",
+    clusters: NDArray | None = None,
 ) -> Estimate:
     """Doubly robust: ``mean(q(x, pi(x)) + w (r - q(x, a)))``."""
     _check(reward=reward, weights=weights, q_logged=q_logged, q_target=q_target)
     w = np.asarray(weights, np.float64)
     terms = np.asarray(q_target, np.float64) + w * (np.asarray(reward, np.float64) - np.asarray(q_logged, np.float64))
-    return _from_terms(name, terms, w)
+    return _from_terms(name, terms, w, clusters=clusters)
 
 
 def bandwidth_rule(logged_discount: NDArray) -> float:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from discountsim.agents.ope import (
     bandwidth_rule,
+    clustered_se,
     deterministic_probability,
     direct_method,
     doubly_robust,
@@ -93,3 +94,11 @@ def test_bad_inputs_fail_by_name() -> None:
     with pytest.raises(ValueError, match="one shape"):
         ips(np.ones(3), np.ones(2))
     assert math.isnan(snips(np.ones(3), np.zeros(3)).value)  # no support at all: no estimate
+
+
+def test_clustered_se_by_hand_and_equal_to_the_plain_one_for_singletons() -> None:
+    terms = np.array([1.0, 3.0, 2.0, 6.0])
+    # residuals -2, 0, -1, 3; shopper sums -2 and 2; se^2 = 2 / 1 x 8 / 16 = 1
+    assert clustered_se(terms, np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+    assert clustered_se(terms, np.arange(4)) == pytest.approx(terms.std(ddof=1) / 2)
+    assert ips(terms, np.ones(4), clusters=np.array([0, 0, 1, 1])).se == pytest.approx(1.0)
