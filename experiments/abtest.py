@@ -120,12 +120,22 @@ def _plan(cfg: DictConfig, params: SimulatorParams, treatment, control, out: Pat
     console.print(title)
     shown = table.drop(columns=["treatment", "control"])
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    enough = table[table["shoppers_needed"] <= n_given]
+    shortest = (
+        f"with {n_given:,} shoppers the shortest test that detects it is {int(enough['weeks'].min())} weeks"
+        if len(enough)
+        else f"{n_given:,} shoppers detect it in none of the lengths {list(table['weeks'])}"
+    )
+    enough_cuped = table[table["shoppers_needed_cuped"] <= n_given]
+    if len(enough_cuped):
+        shortest += f" ({int(enough_cuped['weeks'].min())} with CUPED)"
+    console.print(shortest)
     unreachable = table[~table["shoppers_needed"].map(math.isfinite)]
     if len(unreachable):
         log.warning("no simulated lift at %s weeks: no test size detects it; give mde=", list(unreachable["weeks"]))
     log.info("%s\n%s", title, frame_markdown(table), extra=FILE_ONLY)
     write_csv(out / "plan.csv", table)
-    atomic_write_text(out / "plan.md", f"# {title}\n\n{frame_markdown(table)}\n")
+    atomic_write_text(out / "plan.md", f"# {title}\n\n{frame_markdown(table)}\n{shortest}.\n")
     write_json(out / "metrics.json", table.to_dict(orient="records"))
     log.info("written: %s, %s, %s", out / "plan.csv", out / "plan.md", out / "metrics.json")
     return table
