@@ -214,21 +214,23 @@ def _balanced_shoppers(frame: pd.DataFrame) -> int | None:
 
 def one_period_truth(
     params: SimulatorParams, logger: Any, policy: Any, n_shoppers: int, horizon: int, seed: int
-) -> float:
-    """A target's true value per shopper-week on the states a logger's log visits (currency).
+) -> tuple[float, float]:
+    """A target's true value per shopper-week on the states a logger's log visits, and its standard error (currency).
 
     The logger runs ``n_shoppers`` for ``horizon`` weeks; in every week each shopper's profit had
     the target's discount been offered instead is computed from the same state and random draws
     (the simulator's transition is a pure function of the state). This is what a one-period
-    estimator estimates from such a log.
+    estimator estimates from such a log. The standard error is over shoppers (each shopper's mean
+    over its weeks), the truth's own sampling.
     """
     state = initial_state(params, spawn_keys(np.random.default_rng(seed), n_shoppers))
     rule = policy_rule(policy, params, n_shoppers, horizon, seed)
-    total = 0.0
+    per_shopper = np.zeros(n_shoppers)
     for _ in range(horizon):
         obs = observe(params, state)
         discount, _ = logger(obs)
         _, counterfactual = transition(params, state, rule(obs, state))
-        total += float(counterfactual.profit.sum())
+        per_shopper += counterfactual.profit
         state, _ = transition(params, state, discount)
-    return total / (n_shoppers * horizon)
+    per_shopper /= horizon
+    return float(per_shopper.mean()), float(per_shopper.std(ddof=1) / np.sqrt(n_shoppers))

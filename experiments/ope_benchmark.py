@@ -15,8 +15,9 @@ exploration, as ``export-log``) and target policy (uniform 10 %, rule_based, sup
   ``--n-truth`` shoppers.
 
 Over ``--logs`` independent logs of ``--n-shoppers`` shoppers: each estimator's bias (mean
-estimate minus truth, with its standard error), RMSE, the coverage of its 95 % interval, the mean
-effective sample size, and the share of the target's offers the logger never made. Writes
+estimate minus truth, with its standard error: the logs' spread and the truth run's own), RMSE,
+the coverage of its 95 % interval, the mean effective sample size, and the share of the target's
+offers the logger never made. Writes
 ``estimates.csv`` (every log) and ``summary.csv``.
 """
 
@@ -74,7 +75,12 @@ def grade(estimates: pd.DataFrame) -> pd.DataFrame:
                 "truth": float(group["truth"].iloc[0]),
                 "mean_estimate": float(group["value"].mean()),
                 "bias": float(error.mean()),
-                "bias_se": float(error.std(ddof=1) / math.sqrt(len(group))) if len(group) > 1 else math.nan,
+                # the logs' spread and the truth's own sampling (one truth run serves every log)
+                "bias_se": math.hypot(
+                    float(error.std(ddof=1)) / math.sqrt(len(group)), float(group["truth_se"].iloc[0])
+                )
+                if len(group) > 1
+                else math.nan,
                 "rmse": float(np.sqrt((error**2).mean())),
                 "coverage": float(covered.mean()),
                 "mean_ess": float(group["ess"].mean()),
@@ -115,14 +121,19 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         trajectories = scenario == "default"
         weeks = args.default_weeks if trajectories else args.myopic_weeks
         for kind in args.loggers:
-            truth = {}
+            truth, truth_se = {}, {}
             for label, policy in policies.items():
                 if trajectories:
-                    run = evaluate(policy, params, args.n_truth, weeks, args.seed + 5, label, oracle=False)
-                    truth[label] = float(run.summary["profit"].iloc[0])
+                    row = evaluate(
+                        policy, params, args.n_truth, weeks, args.seed + 5, label, oracle=False
+                    ).summary.iloc[0]
+                    truth[label] = float(row["profit"])
+                    truth_se[label] = float(row["profit_ci_high"] - row["profit_ci_low"]) / (2 * 1.959963984540054)
                 else:
                     logger = make_logger(kind, params, args.seed + 7)
-                    truth[label] = one_period_truth(params, logger, policy, args.n_truth, weeks, args.seed + 5)
+                    truth[label], truth_se[label] = one_period_truth(
+                        params, logger, policy, args.n_truth, weeks, args.seed + 5
+                    )
             console.log(f"{scenario}, {kind} logger: truth " + ", ".join(f"{k} {v:.3f}" for k, v in truth.items()))
             for r in track(range(args.logs), description=f"{scenario}, {kind} logs", transient=True):
                 seed = args.seed * 1_000 + r
@@ -132,6 +143,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 keep = table["horizon"] == (weeks if trajectories else 1)
                 table = table[keep].assign(scenario=scenario, logger=kind, log=r)
                 table["truth"] = table["policy"].map(truth)
+                table["truth_se"] = table["policy"].map(truth_se)
                 frames.append(table)
     estimates = pd.concat(frames, ignore_index=True)
     summary = grade(estimates)

@@ -65,8 +65,9 @@ def test_one_period_truth_of_the_logger_is_its_own_logged_mean() -> None:
         return np.full(obs.shape[0], 0.1), np.ones(obs.shape[0])
 
     frame: pd.DataFrame = generate_behaviour_log(params, logger, 200, 3, 5)
-    truth = one_period_truth(params, logger, make_policy("uniform", scenario=params, depth=0.1), 200, 3, 5)
+    truth, se = one_period_truth(params, logger, make_policy("uniform", scenario=params, depth=0.1), 200, 3, 5)
     assert truth == pytest.approx(frame["profit"].mean(), rel=1e-12)
+    assert se == pytest.approx(frame.groupby("shopper")["profit"].mean().std() / np.sqrt(200), rel=1e-9)
 
 
 class WeekCounter(DiscountPolicy):
