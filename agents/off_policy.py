@@ -18,6 +18,7 @@ not done).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
@@ -195,12 +196,30 @@ def off_policy_estimates(
                 doubly_robust(reward, kw, q_logged, q_target, "kernel_dr", clusters),
             ]
         rows += [_row(label, e, unsupported, 1) for e in estimates]
+        _warn_thin(label, estimates)
         if trajectories:
             shape = (n_shoppers, len(frame) // n_shoppers)
             parts = [a.reshape(shape) for a in (reward, weights, q_logged, q_target)]
-            for estimate in (pdis(*parts[:2]), wpdis(*parts[:2]), sequential_dr(*parts)):
-                rows.append(_row(label, estimate, unsupported, shape[1]))
+            trajectory = [pdis(*parts[:2]), wpdis(*parts[:2]), sequential_dr(*parts)]
+            rows += [_row(label, estimate, unsupported, shape[1]) for estimate in trajectory]
+            _warn_thin(label, trajectory)
     return pd.DataFrame(rows)
+
+
+THIN = 30.0
+"""Below this effective sample size an importance-weighted estimate and its normal interval are not to be trusted."""
+
+
+def _warn_thin(label: str, estimates: list[Estimate]) -> None:
+    thin = [f"{e.estimator} (ESS {e.ess:.0f})" for e in estimates if not math.isnan(e.ess) and e.ess < THIN]
+    if thin:
+        log.warning(
+            "%s: %s rest on fewer than %d effective rows or shoppers: the estimate and its interval are not to be "
+            "trusted (NaN where nothing in the log supports the target)",
+            label,
+            ", ".join(thin),
+            THIN,
+        )
 
 
 def _balanced_shoppers(frame: pd.DataFrame) -> int | None:

@@ -105,6 +105,11 @@ def clustered_se(terms: NDArray[np.float64], clusters: NDArray | None = None) ->
     return float(math.sqrt(groups / (groups - 1) * float((sums * sums).sum())) / n)
 
 
+def _unsupported(name: str, weights: NDArray[np.float64]) -> Estimate:
+    """No estimate: the target never takes an action the log holds (every weight 0)."""
+    return Estimate(name, math.nan, math.nan, math.nan, math.nan, 0.0, float(weights.max(initial=0.0)), weights.size)
+
+
 def effective_sample_size(weights: NDArray[np.float64]) -> float:
     """Kish's effective sample size ``(sum w)^2 / sum w^2`` (0 when every weight is 0)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -141,6 +146,8 @@ def ips(reward: NDArray, weights: NDArray, name: str = "ips", clusters: NDArray 
     """Inverse propensity scoring: ``mean(w r)``; ``clusters`` (a shopper per row) for a cluster-robust interval."""
     _check(reward=reward, weights=weights)
     w, r = np.asarray(weights, np.float64), np.asarray(reward, np.float64)
+    if not np.any(w > 0):  # no logged row the target would have made: no estimate, not a certain 0
+        return _unsupported(name, w)
     return _from_terms(name, w * r, w, clusters=clusters)
 
 
@@ -149,7 +156,7 @@ def snips(reward: NDArray, weights: NDArray, name: str = "snips", clusters: NDAr
     _check(reward=reward, weights=weights)
     w, r = np.asarray(weights, np.float64), np.asarray(reward, np.float64)
     if w.sum() <= 0:
-        return Estimate(name, math.nan, math.nan, math.nan, math.nan, 0.0, float(w.max(initial=0.0)), w.size)
+        return _unsupported(name, w)
     value = float((w * r).sum() / w.sum())
     terms = w * (r - value) / w.mean()
     return _from_terms(name, terms, w, value, clusters)
@@ -204,6 +211,8 @@ def _trajectory_arrays(reward: NDArray, weights: NDArray) -> tuple[NDArray, NDAr
 def pdis(reward: NDArray, weights: NDArray) -> Estimate:
     """Per-decision IS over ``(n_shoppers, horizon)`` arrays: the value per shopper over the horizon."""
     r, rho = _trajectory_arrays(reward, weights)
+    if not np.any(rho[:, 0] > 0):
+        return _unsupported("pdis", rho[:, -1])
     return _from_terms("pdis", (rho * r).sum(axis=1), rho[:, -1])
 
 
@@ -211,6 +220,8 @@ def wpdis(reward: NDArray, weights: NDArray) -> Estimate:
     """Weighted per-decision IS: each week's reward self-normalised by that week's product weights."""
     r, rho = _trajectory_arrays(reward, weights)
     totals = rho.sum(axis=0)
+    if np.any(totals <= 0):  # a week no shopper reaches on the target's path: its mean is undefined
+        return _unsupported("wpdis", rho[:, -1])
     safe = np.where(totals > 0, totals, 1.0)
     value = float(((rho * r).sum(axis=0) / safe * (totals > 0)).sum())
     # delta method per week, summed per shopper: the linearised contribution of shopper i
@@ -224,6 +235,8 @@ def sequential_dr(reward: NDArray, weights: NDArray, q_logged: NDArray, q_target
     r, w = np.asarray(reward, np.float64), np.asarray(weights, np.float64)
     _trajectory_arrays(r, w)
     _check(reward=r, q_logged=np.asarray(q_logged, np.float64), q_target=np.asarray(q_target, np.float64))
+    if not np.any(w[:, 0] > 0):
+        return _unsupported("sequential_dr", np.cumprod(w, axis=1)[:, -1])
     v = np.zeros(r.shape[0])
     for t in range(r.shape[1] - 1, -1, -1):
         v = q_target[:, t] + w[:, t] * (r[:, t] + v - q_logged[:, t])

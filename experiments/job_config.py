@@ -339,12 +339,11 @@ JOB_SCHEMAS: dict[str, Record] = {
             "data": Optional(Str(what="a .csv or .parquet log with propensities")),
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
             "trajectories": Bool(),
-            "density": Bool(),
             "dm_epochs": COUNT,
             "seed": SEED,
             "key_file": Optional(Str(what="a path to a file holding the id-hashing key")),
         },
-        required=("simulator", "policies", "trajectories", "density", "dm_epochs", "seed"),
+        required=("simulator", "policies", "trajectories", "dm_epochs", "seed"),
         ignored=_IGNORED,
     ),
     "regress": Record(
@@ -432,7 +431,8 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
             if "n_shoppers" in fit:
                 check_memory(f"{key}.n_shoppers", fit["n_shoppers"], log_periods=fit.get("horizon", 26))
     elif job == "abtest":
-        check_memory("n_shoppers", n, results=4)
+        if not cfg.get("plan"):  # a plan only puts n_shoppers into the detectable-effect formula
+            check_memory("n_shoppers", n, results=4)
         check_memory("pilot_shoppers", cfg.get("pilot_shoppers", 2), results=4)
     elif job == "export_log":
         check_memory("n_shoppers", n, log_periods=horizon)

@@ -63,7 +63,15 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     params: SimulatorParams = instantiate(cfg.simulator)
     key_file = None if cfg.key_file is None else to_absolute_path(str(cfg.key_file))
     specs: list[Any] = OmegaConf.to_container(cfg.policies, resolve=True)  # type: ignore[assignment]
-    policies = dict(resolve_policy(spec, params) for spec in specs)
+    resolved = [resolve_policy(spec, params) for spec in specs]
+    labels = [label for label, _ in resolved]
+    repeated = sorted({label for label in labels if labels.count(label) > 1})
+    if repeated:
+        raise DiscountSimInputError(
+            f"policies: the labels {repeated} appear more than once; give each entry its own label "
+            "(e.g. {name: uniform, depth: 0.2, label: uniform_20})"
+        )
+    policies = dict(resolved)
     table, (n_shoppers, weeks) = estimates_on_log(
         str(cfg.data),
         params,
@@ -72,7 +80,6 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         int(cfg.dm_epochs),
         int(cfg.seed),
         bool(cfg.trajectories),
-        bool(cfg.density),
     )
     title = (
         f"Off-policy estimates on {n_shoppers:,} shoppers x {weeks} weeks of {Path(str(cfg.data)).name} "
@@ -98,7 +105,7 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
 @job_main("ope")
 def main(cfg: DictConfig) -> float:
     table = run_ope(cfg, HydraConfig.get().runtime.output_dir)
-    return float(table["value"].max())
+    return float(table.loc[table["estimator"] == "dr", "value"].max())  # per shopper-week
 
 
 if __name__ == "__main__":

@@ -43,8 +43,8 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
     """A validated shop log (``shop_log.read_shop_log(...).frame``) as a behaviour log of ``params``.
 
     Every shopper must appear in every period of the log (a balanced panel, as ``export-log``
-    writes); rows are returned sorted by shopper and period, with ``shopper`` (0..n-1 in hashed-id
-    order), ``period`` (0 = the log's first week, which is taken to be the scenario's
+    writes); rows are returned sorted by shopper and period, with ``shopper`` (0..n-1 in order of
+    first appearance in the log), ``period`` (0 = the log's first week, which is taken to be the scenario's
     ``seasonality.start_week``), the observation columns (``feature_names(params)``), ``discount``,
     ``propensity``, ``purchased``, ``basket_value`` and ``profit`` (currency: basket x (margin of
     the shopper's category - discount) - the scenario's offer cost when an offer was made).
@@ -57,14 +57,16 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
         raise DiscountSimInputError(
             "data: every row needs a propensity (the logger's probability of its offer) for off-policy evaluation"
         )
-    codes, _ = pd.factorize(frame["shopper_id"], sort=True)
+    # Shoppers in order of first appearance in the log: the order, and so the outcome model fitted on the
+    # rows, does not depend on the key that hashed the ids.
+    codes, _ = pd.factorize(frame["shopper_id"], sort=False)
     periods = frame["period"].to_numpy(np.int64)
     t_index = periods - periods.min()
     n, horizon = int(codes.max()) + 1, int(t_index.max()) + 1
     if len(frame) != n * horizon:
         raise DiscountSimInputError(
-            f"data: {len(frame)} rows for {n} shoppers x {horizon} weeks; off-policy evaluation over trajectories "
-            "needs every shopper in every week (a balanced log, as export-log writes)"
+            f"data: {len(frame)} rows for {n} shoppers x {horizon} weeks; off-policy evaluation needs every shopper "
+            "in every week (a balanced log, as export-log writes), to rebuild each shopper's history"
         )
     order = np.lexsort((t_index, codes))
     rows = frame.iloc[order]
@@ -82,8 +84,13 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
         if unknown:
             raise DiscountSimInputError(f"data: categories {unknown} are not the scenario's; allowed: {names}")
         category = np.array([names.index(c) for c in labels], dtype=np.int8)
-    else:
+    elif len(names) == 1:
         category = np.zeros(n, dtype=np.int8)
+    else:  # margins differ by category: profit cannot be computed without it
+        raise DiscountSimInputError(
+            f"data: no category column; the scenario's categories {names} have different margins, so each "
+            "shopper's category is needed to compute its profit"
+        )
     template, start = _start(params, n)
     traits = dataclasses.replace(template.traits, category=category)
     memory = params.behaviour.history_memory

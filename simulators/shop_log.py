@@ -181,7 +181,11 @@ def validate_shop_log(frame: pd.DataFrame, source: str = "log") -> tuple[pd.Data
         ("discount outside [0, 1]", (values["discount"] < 0) | (values["discount"] > 1)),
         ("negative basket_value", values["basket_value"] < 0),
         ("basket_value > 0 without a purchase", (values["basket_value"] > 0) & (values["purchased"] == 0)),
-        ("duplicate (shopper_id, period)", frame.duplicated(["shopper_id", "period"], keep="first")),
+        # on the weeks, not the raw values: two dates in one ISO week are one shopper-week twice
+        (
+            "duplicate (shopper_id, period)",
+            frame.assign(period=weeks).duplicated(["shopper_id", "period"], keep="first"),
+        ),
     ]
     if "propensity" in values:
         propensity = values["propensity"]

@@ -20,6 +20,7 @@ from discountsim.simulators.shop_log import (
     read_shop_log,
     read_shop_logs,
     to_shop_log,
+    validate_shop_log,
 )
 
 
@@ -179,3 +180,17 @@ def test_an_empty_file_of_a_log_is_skipped_and_an_empty_log_refused(tmp_path) ->
     (tmp_path / "a.csv").write_text(header)
     with pytest.raises(DiscountSimInputError, match="no rows"):
         read_shop_logs(log_files(tmp_path), b"k", "test")
+
+
+def test_two_dates_in_one_iso_week_are_a_duplicate_shopper_week() -> None:
+    frame = pd.DataFrame(
+        {
+            "shopper_id": [1, 1, 2],
+            "period": ["2026-01-05", "2026-01-06", "2026-01-05"],  # a Monday and the Tuesday after it
+            "discount": [0.0, 0.1, 0.0],
+            "purchased": [0, 0, 0],
+            "basket_value": [0.0, 0.0, 0.0],
+        }
+    )
+    with pytest.raises(ShopLogError, match=r"duplicate \(shopper_id, period\): 1; first rows: \[2\]"):
+        validate_shop_log(frame)
