@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from discountsim.agents.evaluation import policy_rule
 from discountsim.simulators import SimulatorParams, check_count, rollout, spawn_keys
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.rollout import RolloutTotals
 from numpy.typing import NDArray
 from scipy import stats
@@ -119,6 +120,20 @@ def _check_design(n_shoppers: int, weeks: int, split: float, pre_weeks: int) -> 
         raise ValueError(f"split: expected the treated share in (0, 1), got {split!r}")
 
 
+PRE_PERIOD_STREAM = 0x707265
+"""Offset of the seed a stochastic control draws from in the pre-period: its test-period draws differ."""
+
+
+def _pre_period(params: SimulatorParams, control: PolicyPredictor, keys, pre_weeks: int, seed: int):
+    """The shoppers after ``pre_weeks`` under ``control`` and their spend then (None, zeros if no pre-period)."""
+    n = len(keys)
+    if not pre_weeks:
+        return None, np.zeros(n)
+    pre_seed = (seed + PRE_PERIOD_STREAM) % 2**32
+    pre = rollout(params, keys, policy_rule(control, params, n, pre_weeks, pre_seed), pre_weeks)
+    return pre.final_state, pre.revenue
+
+
 def simulate_ab_test(
     params: SimulatorParams,
     treatment: PolicyPredictor,
@@ -140,10 +155,13 @@ def simulate_ab_test(
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
     assign = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(ASSIGNMENT_STREAM,)))
     treated = assign.random(n_shoppers) < split
-    state, pre_spend = None, np.zeros(n_shoppers)
-    if pre_weeks:
-        pre = rollout(params, keys, policy_rule(control, params, n_shoppers, pre_weeks, seed), pre_weeks)
-        state, pre_spend = pre.final_state, pre.revenue
+    arms = (int(treated.sum()), int((~treated).sum()))
+    if min(arms) < 2:
+        raise DiscountSimInputError(
+            f"split: {split} of {n_shoppers} shoppers put {arms[0]} in treatment and {arms[1]} in control; each arm "
+            "needs at least 2 (raise n_shoppers or move split towards 0.5)"
+        )
+    state, pre_spend = _pre_period(params, control, keys, pre_weeks, seed)
     t_rule = policy_rule(treatment, params, n_shoppers, weeks, seed)
     c_rule = policy_rule(control, params, n_shoppers, weeks, seed)
 
@@ -154,20 +172,22 @@ def simulate_ab_test(
     return ABTestData(treated, outcomes_of(test, weeks), pre_spend, weeks, pre_weeks)
 
 
-def analyse(data: ABTestData) -> pd.DataFrame:
-    """One row per metric and method (``welch``, ``cuped``): arm means, difference, interval, p-value.
+def analyse(data: ABTestData, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per metric and method (``welch``, ``cuped``): arm means, difference, ``1 - alpha`` interval, p-value.
 
     ``variance_reduction`` is CUPED's: ``1 - var(adjusted) / var(raw)`` over all shoppers (0 for Welch).
     """
-    if data.treated.all() or not data.treated.any():
-        raise ValueError("treated: one arm is empty; raise n_shoppers or move split away from 0 and 1")
+    if data.treated.sum() < 2 or (~data.treated).sum() < 2:
+        raise DiscountSimInputError(
+            "split: an arm has fewer than 2 shoppers; raise n_shoppers or move split towards 0.5"
+        )
     rows = []
     for metric in METRICS:
         y = data.outcomes[metric]
         adjusted, theta = cuped(y, data.pre_spend)
         raw_var = y.var(ddof=1)
         for method, values in (("welch", y), ("cuped", adjusted)):
-            result = welch(values[data.treated], values[~data.treated])
+            result = welch(values[data.treated], values[~data.treated], 1.0 - alpha)
             rows.append(
                 {
                     "metric": metric,
@@ -253,10 +273,7 @@ def pilot(
         raise ValueError(f"metric: {metric!r} is not one of {list(METRICS)}")
     _check_design(n_shoppers, weeks, 0.5, pre_weeks)
     keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-    state, pre_spend = None, np.zeros(n_shoppers)
-    if pre_weeks:
-        pre = rollout(params, keys, policy_rule(control, params, n_shoppers, pre_weeks, seed), pre_weeks)
-        state, pre_spend = pre.final_state, pre.revenue
+    state, pre_spend = _pre_period(params, control, keys, pre_weeks, seed)
     arms = {}
     for name, policy in (("treated", treatment), ("control", control)):
         totals = rollout(params, keys, policy_rule(policy, params, n_shoppers, weeks, seed), weeks, state=state)
@@ -322,10 +339,15 @@ def paired_interval(
     weeks: int,
     seed: int = 0,
     metric: str = "profit",
+    pre_weeks: int = 8,
+    alpha: float = 0.05,
 ) -> Comparison:
-    """The evaluator's view: both policies on the same ``n_shoppers`` with common random numbers, paired."""
-    p = pilot(params, treatment, control, n_shoppers, weeks, metric, seed, pre_weeks=0)
-    half = stats.norm.ppf(0.975) * p.effect_se
-    z = p.effect / p.effect_se if p.effect_se > 0 else math.inf
-    p_value = float(2 * stats.norm.sf(abs(z)))
+    """The evaluator's view of the same test: both policies on the same shoppers (the test's ``seed`` and
+    pre-period) with common random numbers, paired; a normal ``1 - alpha`` interval."""
+    p = pilot(params, treatment, control, n_shoppers, weeks, metric, seed, pre_weeks)
+    half = stats.norm.ppf(1.0 - alpha / 2.0) * p.effect_se
+    if p.effect_se > 0:
+        p_value = float(2 * stats.norm.sf(abs(p.effect / p.effect_se)))
+    else:  # no spread at all: the policies act alike on every shopper (p = 1) or differ by a constant
+        p_value = 1.0 if p.effect == 0 else 0.0
     return Comparison(p.effect, p.effect_se, p.effect - half, p.effect + half, p_value, math.inf)

@@ -29,6 +29,7 @@ from discountsim.agents.base import DiscountPolicy
 from discountsim.simulators import ScenarioError, SimulatorParams, dynamics, feature_names, load_scenario
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.observation import feature_index
 from discountsim.simulators.params import PERIODS_PER_YEAR
 from discountsim.simulators.planning import PlanningGrid, ShopperPlan, action_values, solve
@@ -225,7 +226,10 @@ class TwinPolicy(DiscountPolicy):
         self._grid_config = grid
         self._plan: ShopperPlan | None = None
         if model is None:
-            raise ValueError("model: the calibrated scenario is required (the YAML `discountsim calibrate` wrote)")
+            raise DiscountSimInputError(
+                "model: the calibrated scenario is required (the YAML `discountsim calibrate` wrote), "
+                "e.g. {name: twin, model: my_shop.yaml}"
+            )
         try:
             self.model = load_scenario(model)
         except ScenarioError as err:

@@ -59,8 +59,8 @@ def abtest(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         return _plan(cfg, params, (t_label, treatment), (c_label, control), out, console)
     n, weeks, seed = int(cfg.n_shoppers), int(cfg.weeks), int(cfg.seed)
     data = simulate_ab_test(params, treatment, control, n, weeks, float(cfg.split), seed, int(cfg.pre_weeks))
-    table = analyse(data)
-    paired = paired_interval(params, treatment, control, n, weeks, seed + 1)
+    table = analyse(data, float(cfg.alpha))
+    paired = paired_interval(params, treatment, control, n, weeks, seed, "profit", int(cfg.pre_weeks), float(cfg.alpha))
     table.insert(0, "treatment", t_label)
     table.insert(1, "control", c_label)
     title = (
@@ -120,16 +120,15 @@ def _plan(cfg: DictConfig, params: SimulatorParams, treatment, control, out: Pat
     console.print(title)
     shown = table.drop(columns=["treatment", "control"])
     console.print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    enough = table[table["shoppers_needed"] <= n_given]
-    shortest = (
-        f"with {n_given:,} shoppers the shortest test that detects it is {int(enough['weeks'].min())} weeks"
-        if len(enough)
-        else f"{n_given:,} shoppers detect it in none of the lengths {list(table['weeks'])}"
-    )
-    enough_cuped = table[table["shoppers_needed_cuped"] <= n_given]
-    if len(enough_cuped):
-        shortest += f" ({int(enough_cuped['weeks'].min())} with CUPED)"
+    shortest = _shortest(table, n_given)
     console.print(shortest)
+    noisy = table[table["simulated_effect"].abs() < 2 * table["simulated_effect_se"]]
+    if mde is None and len(noisy):
+        log.warning(
+            "the pilot's lift at %s weeks is within 2 standard errors of 0: the sizes rest on noise; "
+            "raise pilot_shoppers or give mde=",
+            list(noisy["weeks"]),
+        )
     unreachable = table[~table["shoppers_needed"].map(math.isfinite)]
     if len(unreachable):
         log.warning("no simulated lift at %s weeks: no test size detects it; give mde=", list(unreachable["weeks"]))
@@ -139,6 +138,22 @@ def _plan(cfg: DictConfig, params: SimulatorParams, treatment, control, out: Pat
     write_json(out / "metrics.json", table.to_dict(orient="records"))
     log.info("written: %s, %s, %s", out / "plan.csv", out / "plan.md", out / "metrics.json")
     return table
+
+
+def _shortest(table: pd.DataFrame, n_shoppers: int) -> str:
+    """The shortest test length whose required size ``n_shoppers`` covers, without and with CUPED."""
+
+    def first(column: str) -> int | None:
+        enough = table[table[column] <= n_shoppers]
+        return int(enough["weeks"].min()) if len(enough) else None
+
+    welch, cuped = first("shoppers_needed"), first("shoppers_needed_cuped")
+    lengths = list(table["weeks"])
+    if welch is None and cuped is None:
+        return f"{n_shoppers:,} shoppers detect it in none of the lengths {lengths}, with or without CUPED"
+    if welch is None:
+        return f"{n_shoppers:,} shoppers detect it only with CUPED: in {cuped} weeks (none of {lengths} without)"
+    return f"with {n_shoppers:,} shoppers the shortest test that detects it is {welch} weeks ({cuped} with CUPED)"
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="abtest")

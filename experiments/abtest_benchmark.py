@@ -55,6 +55,11 @@ def share_interval(hits: int, n: int) -> tuple[float, float, float]:
     return p, centre - half, centre + half
 
 
+def _seed(seed: int, part: int) -> int:
+    """First test seed of a part (A/A, Welch power, CUPED power): parts never share a test's shoppers."""
+    return (seed * 4 + part) * 10_000_000
+
+
 def _runs(params, treatment, control, n: int, runs: int, args, seed0: int, what: str) -> pd.DataFrame:
     tables = []
     for r in track(range(runs), description=what, transient=True):
@@ -68,22 +73,28 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--scenario", type=cli_scenario, default="default")
     parser.add_argument("--treatment", default="rule_based", help="a built-in policy name or a checkpoint path")
     parser.add_argument("--aa", type=cli_int(10), default=1000, help="A/A tests")
-    parser.add_argument("--n-aa", type=cli_int(4), default=4000, help="shoppers in each A/A test")
+    parser.add_argument("--n-aa", type=cli_int(20), default=4000, help="shoppers in each A/A test")
     parser.add_argument("--power-runs", type=cli_int(10), default=500, help="tests of the planned size")
     parser.add_argument("--weeks", type=cli_int(1), default=8, help="length of each test")
     parser.add_argument("--pre-weeks", type=cli_int(0), default=8, help="weeks before each test (CUPED covariate)")
-    parser.add_argument("--pilot", type=cli_int(4), default=50_000, help="shoppers in the planner's pilot")
+    parser.add_argument("--pilot", type=cli_int(100), default=50_000, help="shoppers in the planner's pilot")
     parser.add_argument("--seed", type=cli_int(0, SEED_MAX), default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmark-abtest"))
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     console = Console(width=160)
     params = load_scenario(args.scenario)
-    label, treatment = resolve_policy(args.treatment, params)
+    try:
+        label, treatment = resolve_policy(args.treatment, params)
+    except (FileNotFoundError, ValueError) as err:  # a missing checkpoint, an untrained or ill-specified policy
+        parser.error(f"--treatment: {err}")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out: cannot create {args.out}: {err.strerror}")
     control = make_policy("no_discount", scenario=params)
     began = time.perf_counter()
 
-    aa = _runs(params, treatment, treatment, args.n_aa, args.aa, args, args.seed * 1_000_003, "A/A tests")
+    aa = _runs(params, treatment, treatment, args.n_aa, args.aa, args, _seed(args.seed, 0), "A/A tests")
     rows = []
     for (metric, method), group in aa.groupby(["metric", "method"], sort=False):
         share, low, high = share_interval(int((group["p_value"] < ALPHA).sum()), len(group))
@@ -124,7 +135,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             n,
             args.power_runs,
             args,
-            args.seed * 2_000_003 + len(power_tables),
+            _seed(args.seed, 1 + len(power_tables)),
             f"power runs, {method} size",
         )
         profit = runs[(runs.metric == "profit") & (runs.method == method)]

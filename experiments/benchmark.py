@@ -145,7 +145,10 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
         from discountsim.experiments import abtest_benchmark
 
         return abtest_benchmark.main(argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="other benchmarks: discountsim benchmark {policies,calibration,identification,abtest,ope} --help",
+    )
     parser.add_argument("--n-sim", type=cli_int(1), default=100_000, help="shoppers in the bare-simulator run")
     parser.add_argument("--n-vec", type=cli_int(1), default=1024, help="shoppers (rows) in the VecEnv run")
     parser.add_argument("--seconds", type=cli_positive_number, default=3.0, help="timing window per measurement")

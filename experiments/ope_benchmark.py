@@ -52,7 +52,7 @@ def make_logger(kind: str, params, seed: int):
 def targets(params, args, console: Console) -> dict:
     """The target policies: uniform 10 %, rule_based, and supervised and PPO trained on ``params``."""
     console.log(f"{params.name}: training supervised and PPO ({args.ppo_timesteps:,} timesteps) as targets")
-    supervised = train_supervised(params, n_shoppers=3000, horizon=26, seed=0, epochs=30)[0]
+    supervised = train_supervised(params, n_shoppers=args.target_shoppers, horizon=26, seed=0, epochs=30)[0]
     ppo = train_sb3("ppo", params, total_timesteps=args.ppo_timesteps, seed=0)
     return {
         "uniform_10": make_policy("uniform", scenario=params, depth=0.1),
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--n-truth", type=cli_int(2), default=200_000, help="shoppers in each truth run")
     parser.add_argument("--ppo-timesteps", type=cli_int(1), default=50_000)
+    parser.add_argument(
+        "--target-shoppers", type=cli_int(50), default=3000, help="shoppers logged to train the supervised target"
+    )
     parser.add_argument("--dm-epochs", type=cli_int(1), default=5, help="epochs of each log's outcome model")
     parser.add_argument("--loggers", nargs="+", choices=["random", "targeted"], default=["random", "targeted"])
     parser.add_argument("--scenarios", nargs="+", choices=["myopic", "default"], default=["myopic", "default"])

@@ -112,3 +112,14 @@ def test_pilot_measures_the_lift_paired(params) -> None:
     assert p.effect_se < 0.8 * live_se  # common random numbers: the shopper's own variation cancels
     # theta pooled over both arms (same covariate, centred) cannot raise the arms' summed variance
     assert p.sd_treated_cuped**2 + p.sd_control_cuped**2 <= (p.sd_treated**2 + p.sd_control**2) * (1 + 1e-9)
+
+
+def test_an_arm_of_fewer_than_two_shoppers_is_an_input_error_and_alpha_sets_the_interval(params) -> None:
+    from discountsim.simulators import DiscountSimInputError
+
+    policy = make_policy("no_discount", scenario=params)
+    with pytest.raises(DiscountSimInputError, match="each arm needs at least 2"):
+        simulate_ab_test(params, policy, policy, 300, 2, 0.001, 0, 0)
+    data = simulate_ab_test(params, make_policy("uniform", scenario=params, depth=0.2), policy, 400, 3, 0.5, 1, 2)
+    wide, narrow = analyse(data, alpha=0.01), analyse(data, alpha=0.2)
+    assert ((wide["ci_high"] - wide["ci_low"]) > (narrow["ci_high"] - narrow["ci_low"])).all()

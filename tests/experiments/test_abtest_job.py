@@ -44,3 +44,12 @@ def test_a_bad_value_fails_before_any_simulation(tmp_path: Path) -> None:
     with pytest.raises(JobConfigError, match=r"^split: expected a number in \(0, 1\), got 1.5$"):
         abtest(_cfg(["split=1.5"]), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_plans_shortest_length_message_never_contradicts_itself() -> None:
+    from discountsim.experiments.abtest import _shortest
+
+    table = pd.DataFrame({"weeks": [2, 4], "shoppers_needed": [900.0, 400.0], "shoppers_needed_cuped": [700.0, 300.0]})
+    assert _shortest(table, 800) == "with 800 shoppers the shortest test that detects it is 4 weeks (2 with CUPED)"
+    assert _shortest(table, 350) == "350 shoppers detect it only with CUPED: in 4 weeks (none of [2, 4] without)"
+    assert "none of the lengths [2, 4], with or without CUPED" in _shortest(table, 100)
