@@ -26,8 +26,9 @@ from discountsim.experiments.simulate import fixed_discount_table
 from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.planning import coverage
+from discountsim.simulators.shop_log import log_files
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
+from hydra.utils import instantiate, to_absolute_path
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
@@ -48,6 +49,8 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
             f"agents: no training timesteps for {unknown}; set timesteps=... or agent_timesteps.<agent>=..."
         )
     timesteps = {a: int(cfg.timesteps if cfg.timesteps is not None else by_agent[a]) for a in cfg.agents or []}
+    if cfg.get("ope_data"):  # fail before hours of training, not after
+        log_files(Path(to_absolute_path(str(cfg.ope_data))), key="ope_data")
     trained = build_lineup(
         params,
         timesteps,

@@ -339,11 +339,12 @@ JOB_SCHEMAS: dict[str, Record] = {
             "data": Optional(Str(what="a .csv or .parquet log with propensities")),
             "policies": ListOf(PolicySpec(), mapping_is_item=True),
             "trajectories": Bool(),
+            "burn_in": Int(0, 1040),
             "dm_epochs": COUNT,
             "seed": SEED,
             "key_file": Optional(Str(what="a path to a file holding the id-hashing key")),
         },
-        required=("simulator", "policies", "trajectories", "dm_epochs", "seed"),
+        required=("simulator", "policies", "trajectories", "burn_in", "dm_epochs", "seed"),
         ignored=_IGNORED,
     ),
     "regress": Record(

@@ -46,10 +46,20 @@ def estimates_on_log(
     seed: int = 0,
     trajectories: bool = True,
     density: bool = False,
+    burn_in: int = 0,
 ) -> tuple[pd.DataFrame, tuple[int, int]]:
-    """``off_policy_estimates`` of ``policies`` on the shop log at ``data``; also (shoppers, weeks) of the log."""
+    """``off_policy_estimates`` of ``policies`` on the shop log at ``data``; also (shoppers, weeks) estimated on.
+
+    The first ``burn_in`` weeks only build each shopper's history (their observations rest most on the
+    assumed start, see ``simulators.log_observations``); the estimates are over the weeks after them.
+    """
     shop = read_shop_log(to_absolute_path(data), key_file)
     frame = behaviour_frame(shop.frame, params)
+    weeks = int(frame["period"].max()) + 1
+    if not 0 <= burn_in < weeks:
+        raise DiscountSimInputError(f"burn_in: {burn_in} weeks of a {weeks}-week log; allowed: 0 to {weeks - 1}")
+    if burn_in:
+        frame = frame[frame["period"] >= burn_in].assign(period=lambda f: f["period"] - burn_in)
     model = fit_outcome_model(frame, params, epochs=dm_epochs, seed=seed)
     table = off_policy_estimates(frame, policies, params, model, trajectories, density)
     return table, (int(frame["shopper"].nunique()), int(frame["period"].max()) + 1)
@@ -80,6 +90,7 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         int(cfg.dm_epochs),
         int(cfg.seed),
         bool(cfg.trajectories),
+        burn_in=int(cfg.burn_in),
     )
     title = (
         f"Off-policy estimates on {n_shoppers:,} shoppers x {weeks} weeks of {Path(str(cfg.data)).name} "
@@ -92,8 +103,10 @@ def run_ope(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     write_csv(out / "ope.csv", table)
     note = (
         "DM's outcome model is fitted on this log; its interval covers the sampling of rows, not the model's "
-        "error. Features a log does not hold (browse, cart, reviews when absent; each shopper's history before "
-        "the log) are the base scenario's median start (simulators/log_observations.py)."
+        "error. What a log does not hold (each shopper's history before it; browse, cart and reviews when "
+        "absent) starts at the base scenario's median (simulators/log_observations.py), so a target that reads "
+        f"frequency, tenure or reviews acts as it would on the true history only after some weeks (burn_in="
+        f"{int(cfg.burn_in)} weeks were used to build history only)."
     )
     atomic_write_text(out / "ope.md", f"# {title}\n\n{frame_markdown(shown)}\n{note}\n")
     write_json(out / "metrics.json", table.to_dict(orient="records"))

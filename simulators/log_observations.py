@@ -100,7 +100,7 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
     tenure = np.full(n, start["tenure"])
     avg_discount = np.full(n, start["avg_discount"])
     reviews_seen = grid("reviews")
-    reviews = np.full(n, start["reviews"]) if "reviews" not in rows.columns else np.zeros(n)
+    reviews = np.full(n, start["reviews"])  # reviews written before the log are not in it
     last_discount, purchased_last = np.zeros(n), np.zeros(n)
     offer_history = np.zeros(n, dtype=np.uint8)
     browse, cart = grid("browse"), grid("cart")

@@ -98,11 +98,24 @@ def to_shop_log(behaviour_log: pd.DataFrame, category_names: tuple[str, ...] | N
             "basket_value": rows["basket_value"].to_numpy(),
         }
     )
+    # The observed signals as counts, inverting the observation's scaling (log(1 + count) / log(11)):
+    # browse sessions and the cart add of each week, and the reviews written in it (the rise of the
+    # running total by the next week; 0 in a shopper's last week, which has no next one).
+    if {"browse", "cart", "reviews"} <= set(rows.columns) and {"shopper", "period"} <= set(rows.columns):
+
+        def count(column: str) -> np.ndarray:
+            return np.rint(np.expm1(rows[column].to_numpy(np.float64) * np.log(11.0)))
+
+        out["browse"] = count("browse")
+        out["cart"] = np.rint(rows["cart"].to_numpy(np.float64))
+        total = pd.Series(count("reviews"), index=rows.index)
+        ahead = total.groupby(rows["shopper"].to_numpy()).shift(-1)
+        out["reviews"] = np.maximum(ahead.fillna(total) - total, 0.0).to_numpy()
     one_hot = [c for c in rows.columns if c.startswith("category=")]
     if one_hot:
         names = np.array([c.removeprefix("category=") for c in one_hot])
         out["category"] = names[rows[one_hot].to_numpy().argmax(axis=1)]
-    return out
+    return out[[c for c in SCHEMA if c in out.columns]]
 
 
 def load_key(key_file: str | Path | None = None) -> tuple[bytes, str]:

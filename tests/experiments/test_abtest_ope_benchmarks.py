@@ -45,7 +45,9 @@ def test_ope_grading_against_hand_values() -> None:
 
 def test_ope_benchmark_runs_both_scenarios_at_a_tiny_size(tmp_path) -> None:
     args = ["--logs", "2", "--n-shoppers", "60", "--myopic-weeks", "2", "--default-weeks", "2", "--n-truth", "200"]
-    summary = ope_benchmark.main([*args, "--ppo-timesteps", "256", "--dm-epochs", "1", "--target-shoppers", "100", "--out", str(tmp_path)])
+    summary = ope_benchmark.main(
+        [*args, "--ppo-timesteps", "256", "--dm-epochs", "1", "--target-shoppers", "100", "--out", str(tmp_path)]
+    )
     assert set(summary["scenario"]) == {"myopic", "default"}
     assert set(summary.loc[summary.scenario == "myopic", "estimator"]) == {"ips", "snips", "dm", "dr"}
     assert set(summary.loc[summary.scenario == "default", "estimator"]) == {"pdis", "wpdis", "sequential_dr"}

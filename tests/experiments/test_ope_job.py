@@ -24,7 +24,9 @@ def test_rebuilt_observations_match_the_simulators_where_the_log_determines_them
     truth = generate_behaviour_log(params, RandomGridLoggingPolicy(seed=1), 120, 8, 1)
     shop = validate_shop_log(to_shop_log(truth))[0].sample(frac=1.0, random_state=0)  # row order must not matter
     rebuilt = behaviour_frame(shop, params)
-    truth = truth.sort_values(["shopper", "period"]).reset_index(drop=True)
+    # rebuilt shopper k is the k-th id to appear in the log (here the ids are the simulator's own)
+    rank = {shopper: k for k, shopper in enumerate(pd.unique(shop["shopper_id"]))}
+    truth = truth.assign(order=truth["shopper"].map(rank)).sort_values(["order", "period"]).reset_index(drop=True)
     exact = [*EXACT, *(c for c in feature_names(params) if c.startswith("category="))]
     np.testing.assert_array_equal(rebuilt[exact].to_numpy(), truth[exact].to_numpy())
     np.testing.assert_allclose(rebuilt["profit"], truth["profit"], atol=1e-9)  # money from the log's own columns
