@@ -133,7 +133,8 @@ def off_policy_estimates(
         outcome_model: DM's model; None: fitted on ``frame`` (``fit_outcome_model``).
         trajectories: Also estimate each policy's value per shopper over the log's periods
             (PDIS, WPDIS, sequential DR), as well as per shopper-week.
-        density: The propensities are densities of a continuous logger: add kernel IPS and DR.
+        density: The propensities are densities of a continuous logger: add kernel IPS and DR
+            (for deterministic targets; a stochastic one is smoothed by its own probabilities).
 
     Returns:
         One row per policy and estimator: value (currency per shopper-week, or per shopper over
@@ -144,7 +145,9 @@ def off_policy_estimates(
     names = list(feature_names(params))
     missing = [c for c in (*names, "discount", "propensity", "profit") if c not in frame.columns]
     if missing:
-        raise ValueError(f"log: missing columns {missing}; a behaviour log has the observation, discount, propensity")
+        raise DiscountSimInputError(
+            f"log: missing columns {missing}; a behaviour log has the observation, discount, propensity and profit"
+        )
     n_shoppers = _balanced_shoppers(frame)
     if trajectories and n_shoppers is None:
         raise DiscountSimInputError("log: trajectories need every shopper in every period (a balanced panel)")
@@ -189,7 +192,7 @@ def off_policy_estimates(
             direct_method(q_target, clusters),
             doubly_robust(reward, weights, q_logged, q_target, clusters=clusters),
         ]
-        if density:
+        if density and not stochastic:  # kernel smoothing around a deterministic target's discount
             kw = kernel_weights(target, logged, propensity, bandwidth_rule(logged))
             estimates += [
                 ips(reward, kw, "kernel_ips", clusters),
