@@ -78,7 +78,9 @@ class PlanningGrid:
     levels: int = 11
     decision_levels: int = 21
     shock_nodes: int = 5
-    reference_refine: int = 4
+    # 4 left the planned profit 2.1e-4 below the fine programme's for gain-seeking shoppers with a slowly
+    # moving reference (gain 4, loss 0, memory 0.75, d_max 0.3: between nodes the value is curved); 8: 3e-5.
+    reference_refine: int = 8
 
     def __post_init__(self) -> None:
         for name in ("reference_nodes", "fatigue_nodes", "levels", "decision_levels", "shock_nodes"):

@@ -267,7 +267,9 @@ def test_what_the_planner_does_not_resolve_is_named() -> None:
         "the value at reference discounts above d_max = 0.01 (initial reference up to 1; interpolated on 160 nodes)",
     )
     plan = solve(deep, _shoppers(deep), 2)
-    assert plan.nodes["reference"].size == 81 + 160 and plan.nodes["reference"][-1] == pytest.approx(1.0)
+    grid = PlanningGrid()
+    on_levels = (grid.decision_levels - 1) * grid.reference_refine + 1  # every level, refined, on [0, d_max]
+    assert plan.nodes["reference"].size == on_levels + 160 and plan.nodes["reference"][-1] == pytest.approx(1.0)
     # A budget is never planned for, even where the plan is otherwise exact (and in the myopic case).
     assert not coverage(reference_only(gain=1.0, loss=3.0), budget_per_period=50.0).exact
     assert coverage(load_scenario("myopic"), budget_per_period=50.0).gaps == (
