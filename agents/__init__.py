@@ -7,7 +7,7 @@ runs it against the no-discount counterfactual on the same shoppers.
 from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy
 from discountsim.agents.baselines import NoDiscountPolicy, RandomPolicy, UniformPolicy
 from discountsim.agents.checkpoints import load_policy, save_policy
-from discountsim.agents.evaluation import Evaluation, Lineup, evaluate, evaluate_lineup
+from discountsim.agents.evaluation import Evaluation, EvaluationShoppers, Lineup, evaluate, evaluate_lineup
 from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, PolicyScenarioMismatch
 from discountsim.agents.oracle import MyopicOraclePolicy, OraclePolicy
 from discountsim.agents.registry import POLICIES, make_policy
@@ -27,6 +27,7 @@ __all__ = [
     "POLICIES",
     "DiscountPolicy",
     "Evaluation",
+    "EvaluationShoppers",
     "Fingerprint",
     "FitReport",
     "Lineup",

@@ -15,11 +15,12 @@ then are those of the timestep count they are logged (or saved) under.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
 
-from discountsim.agents.evaluation import evaluate
+from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.simulators import SimulatorParams
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -37,8 +38,12 @@ SHOP_METRICS = (
     "conversion",
     "retention",
     "avg_discount",
+    "uplift_captured",
 )
-"""Evaluator columns logged as ``shop/<metric>`` (means per shopper; currency or fractions)."""
+"""Evaluator columns logged as ``shop/<metric>`` (means per shopper; currency or fractions).
+
+``uplift_captured`` is incremental profit as a share of the oracle's on the same shoppers; NaN (and
+not logged) when the evaluation runs without the oracle."""
 
 
 def _loggable(value: Any) -> bool | int | float | str:
@@ -62,7 +67,8 @@ def log_shop_metrics(folder: str | Path, metrics: dict[str, float], hparams: dic
     logger = configure(str(folder), ["tensorboard"])
     record_hparams(logger, hparams)
     for metric in SHOP_METRICS:
-        logger.record(f"shop/{metric}", float(metrics[metric]))
+        if not math.isnan(float(metrics[metric])):
+            logger.record(f"shop/{metric}", float(metrics[metric]))
     logger.dump(step)
     logger.close()
 
@@ -114,6 +120,8 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         horizon: Periods per evaluation.
         seed: Seed of the evaluation shoppers: every evaluation sees the same shoppers.
         hparams: The run's hyperparameters for the HParams view (flattened ``key.sub`` names).
+        oracle: Also measure ``uplift_captured`` against the oracle on the same shoppers. The
+            oracle and no-discount runs are made once, at the first evaluation, and reused.
     """
 
     def __init__(
@@ -124,9 +132,12 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         horizon: int = 52,
         seed: int = 12345,
         hparams: dict[str, Any] | None = None,
+        oracle: bool = True,
         verbose: int = 0,
     ) -> None:
         super().__init__(eval_every, "eval_every", verbose)
+        self.oracle = bool(oracle)
+        self._shoppers: EvaluationShoppers | None = None
         self.scenario = scenario
         self.n_shoppers = n_shoppers
         self.horizon = horizon
@@ -154,11 +165,16 @@ class ShopMetricsCallback(RolloutScheduleCallback):
 
     def evaluate_now(self) -> dict[str, float]:
         """Evaluate the model now and record ``shop/<metric>``; returns the metrics."""
-        row = evaluate(self.model, self.scenario, self.n_shoppers, self.horizon, self.seed).summary.iloc[0]
+        if self._shoppers is None:
+            self._shoppers = EvaluationShoppers.make(
+                self.scenario, self.n_shoppers, self.horizon, self.seed, self.oracle
+            )
+        row = self._shoppers.evaluate(self.model, type(self.model).__name__).summary.iloc[0]
         self.last = {m: float(row[m]) for m in SHOP_METRICS}
         self.history.append({"timesteps": float(self.num_timesteps), **self.last})
         for metric, value in self.last.items():
-            self.logger.record(f"shop/{metric}", value)
+            if not math.isnan(value):
+                self.logger.record(f"shop/{metric}", value)
         return self.last
 
 

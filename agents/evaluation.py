@@ -46,7 +46,7 @@ class Evaluation:
     Attributes:
         summary: One row per policy: for each metric its mean per shopper and 95 % interval
             (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi``, ``oracle_share``
-            and ``oracle_incremental_share`` with their intervals (see ``summarise``) and the totals
+            and ``uplift_captured`` with their intervals (see ``summarise``) and the totals
             ``total_profit`` and ``total_incremental_profit`` (currency).
         by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
             cost, average discount and share of shoppers offered anything.
@@ -154,7 +154,7 @@ def evaluate(
             ``policy_seed``): the same seed gives identical numbers.
         name: Label of the policy in the tables (default: its ``name`` or class name).
         oracle: True to also run the ``oracle`` on the same shoppers, under the same budget, and
-            report ``oracle_share`` and ``oracle_incremental_share``; or the yardstick to run (e.g. an
+            report ``oracle_share`` and ``uplift_captured``; or the yardstick to run (e.g. an
             ``OraclePolicy`` with another planning grid). False leaves both NaN.
         budget_per_period: Promotion budget for all shoppers together, renewed every period
             (currency): offers and redemptions beyond it are not made (first come, first served),
@@ -193,7 +193,7 @@ def summarise(
     Returns:
         For each of ``PER_SHOPPER_METRICS`` its mean per shopper and 95 % interval (``<metric>``,
         ``<metric>_ci_low``, ``<metric>_ci_high``), ``roi`` with its interval, ``oracle_share``
-        (mean profit / the oracle's mean profit on the same shoppers) and ``oracle_incremental_share``
+        (mean profit / the oracle's mean profit on the same shoppers) and ``uplift_captured``
         (mean incremental profit / the oracle's mean incremental profit, both against the same
         no-discount run), each with its interval (NaN without ``oracle``, or when the oracle's
         mean is not positive), and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
@@ -215,7 +215,7 @@ def summarise(
     row.update(_ratio("roi", per_shopper["incremental_profit"], totals.promotion_cost))
     row.update(_ratio("oracle_share", totals.profit, None if oracle is None else oracle.profit))
     oracle_incremental = None if oracle is None else oracle.profit - baseline.profit
-    row.update(_ratio("oracle_incremental_share", per_shopper["incremental_profit"], oracle_incremental))
+    row.update(_ratio("uplift_captured", per_shopper["incremental_profit"], oracle_incremental))
     row["total_profit"] = float(totals.profit.sum())
     row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
     return row
@@ -303,7 +303,7 @@ def evaluate_lineup(
         n_shoppers: Shoppers simulated (the same for every policy).
         horizon: Periods.
         seed: Seed of the shopper keys and of the draws of stochastic policies (``policy_seed``).
-        oracle: True: report ``oracle_share`` and ``oracle_incremental_share`` against the default
+        oracle: True: report ``oracle_share`` and ``uplift_captured`` against the default
             ``OraclePolicy``; a ``PrivilegedPolicy``: against that one; False: NaN. The yardstick runs
             once, under the same budget as the policies (it does not plan for the budget, so with
             one it is a reference, not a bound); a member of the line-up that is the same yardstick
@@ -313,31 +313,78 @@ def evaluate_lineup(
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
-    params = load_scenario(scenario)
-    n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
-    horizon = check_count("horizon", horizon)
-    seed = check_count("seed", seed, minimum=0)
-    budget_per_period = check_budget_per_period(budget_per_period)
-    keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-
-    def run(policy: Any) -> RolloutTotals:
-        rule = policy_rule(policy, params, n_shoppers, horizon, seed)
-        return rollout(params, keys, rule, horizon, budget_per_period)
-
-    baseline = rollout(params, keys, _no_discount, horizon, budget_per_period)
-    yardstick = _yardstick(oracle, params)
-    reference = None if yardstick is None else run(yardstick)
-    evaluations = {}
-    for label, policy in policies.items():
-        # The line-up's own oracle, when it is the yardstick, already ran on these shoppers.
-        totals = reference if reference is not None and _same_yardstick(policy, yardstick) else run(policy)
-        evaluations[label] = _assemble(params, label, totals, baseline, reference, horizon)
+    shoppers = EvaluationShoppers.make(scenario, n_shoppers, horizon, seed, oracle, budget_per_period)
+    evaluations = {label: shoppers.evaluate(policy, label) for label, policy in policies.items()}
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
         pd.concat([e.by_segment for e in evaluations.values()], ignore_index=True),
         pd.concat([e.by_cohort for e in evaluations.values()], ignore_index=True),
         evaluations,
     )
+
+
+@dataclass
+class EvaluationShoppers:
+    """Fixed shoppers with their no-discount run and yardstick (oracle) run done once, to evaluate policies on.
+
+    What ``evaluate_lineup`` builds for a line-up, and what a training callback keeps so that each
+    periodic evaluation costs one rollout of the model (the oracle plans, which costs far more).
+    Build it with ``make``.
+
+    Attributes:
+        params: The scenario.
+        keys: The shoppers' keys, ``(n_shoppers,)``.
+        horizon: Periods per run.
+        seed: The evaluation seed (shopper keys and ``policy_seed``).
+        budget_per_period: Shared promotion budget per period (currency), or None.
+        baseline: Per-shopper totals of the no-discount run.
+        yardstick: The oracle the uplift is measured against, or None.
+        reference: Per-shopper totals of the yardstick's run, or None.
+    """
+
+    params: SimulatorParams
+    keys: NDArray[np.uint64]
+    horizon: int
+    seed: int
+    budget_per_period: float | None
+    baseline: RolloutTotals
+    yardstick: PrivilegedPolicy | None
+    reference: RolloutTotals | None
+
+    @classmethod
+    def make(
+        cls,
+        scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+        n_shoppers: int = 1000,
+        horizon: int = 52,
+        seed: int = 0,
+        oracle: bool | PrivilegedPolicy = True,
+        budget_per_period: float | None = None,
+    ) -> EvaluationShoppers:
+        """Draw the shoppers, run no discount and the yardstick on them (arguments as ``evaluate_lineup``)."""
+        params = load_scenario(scenario)
+        n_shoppers = check_count("n_shoppers", n_shoppers, minimum=2, why="intervals need two shoppers")
+        horizon = check_count("horizon", horizon)
+        seed = check_count("seed", seed, minimum=0)
+        budget_per_period = check_budget_per_period(budget_per_period)
+        keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
+        baseline = rollout(params, keys, _no_discount, horizon, budget_per_period)
+        yardstick = _yardstick(oracle, params)
+        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None)
+        shoppers.reference = None if yardstick is None else shoppers.run(yardstick)
+        return shoppers
+
+    def run(self, policy: Any) -> RolloutTotals:
+        """Per-shopper totals of ``policy`` on these shoppers."""
+        rule = policy_rule(policy, self.params, len(self.keys), self.horizon, self.seed)
+        return rollout(self.params, self.keys, rule, self.horizon, self.budget_per_period)
+
+    def evaluate(self, policy: Any, label: str) -> Evaluation:
+        """``policy``'s evaluation against the shared no-discount and yardstick runs."""
+        # The line-up's own oracle, when it is the yardstick, already ran on these shoppers.
+        same = self.reference is not None and _same_yardstick(policy, self.yardstick)
+        totals = self.reference if same and self.reference is not None else self.run(policy)
+        return _assemble(self.params, label, totals, self.baseline, self.reference, self.horizon)
 
 
 def check_budget_per_period(budget_per_period: Any) -> float | None:

@@ -142,8 +142,8 @@ def run_log(
     twin = make_policy("twin", scenario=params, model=cal.params)
     judged = {"twin": twin, "supervised": policies["supervised"], "ppo": policies["ppo"]}
     world = evaluate_lineup(judged, params, args.n_oracle, args.horizon, args.seed + 2, oracle=True).summary
-    columns = ["policy", "incremental_profit", "oracle_incremental_share"]
-    columns += ["oracle_incremental_share_ci_low", "oracle_incremental_share_ci_high"]
+    columns = ["policy", "incremental_profit", "uplift_captured"]
+    columns += ["uplift_captured_ci_low", "uplift_captured_ci_high"]
     twin_table = world[columns].assign(log=tag)
     return fit, fidelity, twin_table
 
@@ -200,9 +200,8 @@ def checks(fit: pd.DataFrame, fidelity: pd.DataFrame, twin: pd.DataFrame) -> lis
             (
                 row.log,
                 "twin reaches half of the oracle's incremental profit",
-                row.oracle_incremental_share >= 0.5,
-                f"{row.oracle_incremental_share:.1%} [{row.oracle_incremental_share_ci_low:.1%}, "
-                f"{row.oracle_incremental_share_ci_high:.1%}]",
+                row.uplift_captured >= 0.5,
+                f"{row.uplift_captured:.1%} [{row.uplift_captured_ci_low:.1%}, {row.uplift_captured_ci_high:.1%}]",
             )
         )
     return out

@@ -177,7 +177,9 @@ AGENT = Record(
     },
     required=("name",),
 )
-_EVALUATION = Record({"every": COUNT, "n_shoppers": Int(2), "horizon": HORIZON, "seed": SEED}, required=("n_shoppers",))
+_EVALUATION = Record(
+    {"every": COUNT, "n_shoppers": Int(2), "horizon": HORIZON, "seed": SEED, "oracle": Bool()}, required=("n_shoppers",)
+)
 
 # Each job's keys; ``hydra`` is Hydra's own node (present only when composed with return_hydra_config).
 _IGNORED = ("hydra",)
@@ -355,7 +357,10 @@ JOB_SCHEMAS: dict[str, Record] = {
             "horizon": HORIZON,
             "seed": SEED,
             "baseline_file": Optional(Str(what="a path to a baseline JSON file")),
-            "tolerance": Record({"profit": Num(0.0), "roi": Num(0.0)}, required=("profit", "roi")),
+            "tolerance": Record(
+                {"profit": Num(0.0), "roi": Num(0.0), "uplift_captured": Num(0.0)},
+                required=("profit", "roi", "uplift_captured"),
+            ),
             "update": Bool(),
         },
         required=("policies", "scenarios", "n_shoppers", "horizon", "seed", "tolerance"),
@@ -441,7 +446,7 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
         check_memory("n_shoppers", n, results=3, oracle_horizon=horizon if _is_oracle(cfg["policy"]) else 0)
     elif job == "train":
         evaluation = cfg["evaluation"]
-        oracle = _is_oracle(cfg["agent"].get("name"))
+        oracle = _is_oracle(cfg["agent"].get("name")) or bool(evaluation.get("oracle"))
         check_memory(
             "evaluation.n_shoppers",
             evaluation["n_shoppers"],

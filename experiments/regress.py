@@ -4,7 +4,8 @@
     discountsim regress update=true    # rewrite the baseline file
 
 Evaluates the configured policies on fixed-seed scenarios (all on the same shoppers) and compares
-each (policy, scenario) row's profit and ROI per shopper with ``baseline_file``. A drop larger
+each (policy, scenario) row's profit and ROI per shopper and its uplift captured (incremental profit
+as a share of the oracle's on the same shoppers) with ``baseline_file``. A drop larger
 than its tolerance is a regression; a row missing from the baseline is an error asking for
 ``update=true``. The comparison table is printed and written to ``regress.csv``.
 """
@@ -33,7 +34,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-CHECKED = ("profit", "roi")
+CHECKED = ("profit", "roi", "uplift_captured")
 BASELINE_FORMAT = "discountsim-regress-baseline"
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def regress(cfg: DictConfig, output_dir: str | Path = ".") -> tuple[bool, pd.Dat
     # A baseline that is missing, corrupt or recorded with other settings fails before the evaluation.
     baseline = None if cfg["update"] else _load(baseline_path, settings)
     evaluated = ("policies", "scenarios", "n_shoppers", "horizon", "seed")
-    evaluation = DictConfig({**{k: cfg[k] for k in evaluated}, "oracle": False, "simulator": None})
+    evaluation = DictConfig({**{k: cfg[k] for k in evaluated}, "oracle": True, "simulator": None})
     current = evaluate_policies(evaluation, output_dir)[["policy", "scenario", *CHECKED]]
     if baseline is None:  # cfg.update would be the mapping method
         rows = current.to_dict(orient="records")
@@ -104,6 +105,13 @@ def _load(path: Path, settings: dict[str, int]) -> pd.DataFrame:
         raise DiscountSimInputError(f"{path}: not a regress baseline (invalid JSON: {err})") from err
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
         raise DiscountSimInputError(f"{path}: not a regress baseline (expected format {BASELINE_FORMAT!r})")
+    rows = data.get("rows")
+    absent = sorted({m for m in CHECKED for r in rows or [{}] if not isinstance(r, dict) or m not in r})
+    if not isinstance(rows, list) or absent:
+        raise DiscountSimInputError(
+            f"{path}: the baseline's rows lack {absent or 'rows'} (recorded by an older version?); "
+            "update=true to re-record"
+        )
     if data.get("settings") != settings:
         raise DiscountSimInputError(
             f"{path}: recorded with {data.get('settings')}, this run uses {settings}; update=true to re-record"
@@ -115,10 +123,18 @@ def _fmt(value: Any, signed: bool = False) -> str:
     return "-" if pd.isna(value) else f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
+def _pct(value: Any, signed: bool = False) -> str:
+    return "-" if pd.isna(value) else f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
 def _print(table: pd.DataFrame, tolerance: dict[str, float], passed: bool) -> None:
-    title = f"Regression check (tolerances: profit {tolerance['profit']}, ROI {tolerance['roi']}): "
+    title = (
+        f"Regression check (tolerances: profit {tolerance['profit']}, ROI {tolerance['roi']}, "
+        f"uplift captured {tolerance['uplift_captured']}): "
+    )
     out = Table(title=title + ("PASSED" if passed else "FAILED"))
-    for column in ("policy", "scenario", "profit", "baseline", "change", "ROI", "baseline ", "change ", "status"):
+    columns = ("profit", "baseline", "change", "ROI", "baseline ", "change ", "uplift", "baseline  ", "change  ")
+    for column in ("policy", "scenario", *columns, "status"):
         out.add_column(column, justify="left" if column in ("policy", "scenario", "status") else "right")
     for _, r in table.iterrows():
         out.add_row(
@@ -130,6 +146,9 @@ def _print(table: pd.DataFrame, tolerance: dict[str, float], passed: bool) -> No
             _fmt(r["roi"], True),
             _fmt(r["roi_baseline"], True),
             _fmt(r["roi_change"], True),
+            _pct(r["uplift_captured"]),
+            _pct(r["uplift_captured_baseline"]),
+            _pct(r["uplift_captured_change"], True),
             "NOT EVALUATED" if r["not_evaluated"] else "REGRESSED" if r["regressed"] else "ok",
         )
     Console(width=160).print(out)

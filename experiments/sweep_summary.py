@@ -38,7 +38,8 @@ from scipy import stats
 
 SEED_KEYS = ("seed", "train_seed")
 ROW_KEYS = ("policy", "scenario")  # columns of metrics.json rows that identify what was measured
-SHOWN = ("profit", "incremental_profit", "roi", "retention")  # metrics printed; summary.csv has them all
+SHOWN = ("profit", "incremental_profit", "uplift_captured", "roi", "retention")  # printed; summary.csv has them all
+SHARES = ("uplift_captured",)  # shown as percentages
 
 
 def read_runs(sweep_dir: str | Path, metrics_file: str = "metrics.json") -> pd.DataFrame:
@@ -190,9 +191,11 @@ def display_table(summary: pd.DataFrame, shown: Sequence[str]) -> tuple[list[str
 def _with_interval(row: pd.Series, metric: str) -> str:
     if pd.isna(row[metric]):
         return "-"
+    fmt = "{:.1%}" if metric in SHARES else "{:.2f}"
     if pd.isna(row[f"{metric}_ci_low"]):
-        return f"{row[metric]:.2f}"
-    return f"{row[metric]:.2f} [{row[f'{metric}_ci_low']:.2f}, {row[f'{metric}_ci_high']:.2f}]"
+        return fmt.format(row[metric])
+    low, high = fmt.format(row[f"{metric}_ci_low"]), fmt.format(row[f"{metric}_ci_high"])
+    return f"{fmt.format(row[metric])} [{low}, {high}]"
 
 
 def write_sweep_summary(
@@ -217,7 +220,7 @@ def write_sweep_summary(
     if summary.empty:
         console.print(f"sweep summary: none of {len(jobs)} runs under {sweep_dir} wrote {metrics_file}")
         return summary
-    shown = [m for m in shown if m in summary.columns]
+    shown = [m for m in shown if m in summary.columns and summary[m].notna().any()]  # uplift: only with an oracle
     write_csv(sweep_dir / "summary.csv", summary)
     title = f"Sweep summary: {len(jobs) - missing} runs, mean [95 % interval over seeds]"
     header, rows = display_table(summary, shown)

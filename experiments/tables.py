@@ -11,7 +11,7 @@ COLUMNS = (
     "policy",
     "profit",
     "incremental vs no discount",
-    "share of oracle's gain",
+    "uplift captured",
     "ROI",
     "avg discount",
     "offered",
@@ -20,8 +20,8 @@ COLUMNS = (
 
 NOTE = (
     "Sorted by profit, best first. a ± b: mean and the half-width of its 95 % interval over shoppers; "
-    "incremental profit, share of oracle's gain and ROI are paired per shopper (same shoppers, same draws). "
-    "share of oracle's gain: incremental profit as a share of the oracle's incremental profit (what a "
+    "incremental profit, uplift captured and ROI are paired per shopper (same shoppers, same draws). "
+    "uplift captured: incremental profit as a share of the oracle's incremental profit (what a "
     "policy captures of what knowing every shopper could win over no discount). "
     "avg discount: per shopper-week, % of list price; offered: shoppers offered at least once; "
     "retention: shoppers still active at the end."
@@ -59,7 +59,7 @@ def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
                 "policy": r["policy"],
                 "profit": with_ci(r, "profit", sign=False),
                 "incremental vs no discount": with_ci(r, "incremental_profit"),
-                "share of oracle's gain": with_ci(r, "oracle_incremental_share", percent=True),
+                "uplift captured": with_ci(r, "uplift_captured", percent=True),
                 "ROI": with_ci(r, "roi"),
                 "avg discount": f"{r['avg_discount']:.1%}",
                 "offered": f"{r['offered_share']:.1%}",

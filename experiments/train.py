@@ -212,7 +212,8 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
 
 def _evaluate(cfg: DictConfig, params: SimulatorParams, policy: Any) -> dict[str, Any]:
     evaluation = cfg.evaluation
-    row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name)
+    oracle = bool(evaluation.get("oracle", True))
+    row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name, oracle)
     return {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
 
 
@@ -292,6 +293,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
             int(cfg.evaluation.horizon),
             int(cfg.evaluation.seed),
             hparams={"seed": seed, **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
+            oracle=bool(cfg.evaluation.get("oracle", True)),
         ),
     ]
     learn(

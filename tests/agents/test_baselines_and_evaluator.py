@@ -89,7 +89,7 @@ def test_lineup_shares_shoppers_and_reports_oracle_share_and_cohorts() -> None:
     lineup = evaluate_lineup(policies, "default", n_shoppers=60, horizon=4, seed=3, oracle=policies["oracle"])
     rows = lineup.summary.set_index("policy")
     assert rows.loc["oracle", "oracle_share"] == pytest.approx(1.0)
-    assert rows.loc["oracle", "oracle_incremental_share"] == pytest.approx(1.0)
+    assert rows.loc["oracle", "uplift_captured"] == pytest.approx(1.0)
     assert rows.loc["oracle", "oracle_share_ci_low"] == pytest.approx(1.0)
     assert rows.loc["none", "incremental_profit"] == 0.0
     # Same shoppers as a separate evaluation: identical figures.

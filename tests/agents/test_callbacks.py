@@ -39,3 +39,38 @@ def test_a_final_evaluation_is_not_repeated_when_the_last_step_just_evaluated() 
     callback = ShopMetricsCallback("default", eval_every=32, n_shoppers=10, horizon=4)
     model.learn(64, callback=callback)  # evaluations due at 32 and 64; training ends at 64
     assert [h["timesteps"] for h in callback.history] == [32.0, 64.0]
+
+
+def test_uplift_captured_is_logged_against_an_oracle_run_once(monkeypatch) -> None:
+    from discountsim.agents import evaluation
+    from discountsim.agents.oracle import OraclePolicy
+
+    planned: list[int] = []
+    act = OraclePolicy.act_on_state
+
+    def counting(self, params, state, horizon):  # type: ignore[no-untyped-def]
+        planned.append(horizon)
+        return act(self, params, state, horizon)
+
+    monkeypatch.setattr(OraclePolicy, "act_on_state", counting)
+    model = make_model("a2c", hyperparams={"n_steps": 4}, env={"n_envs": 4}, horizon=4)
+    callback = ShopMetricsCallback("default", eval_every=16, n_shoppers=10, horizon=4)
+    model.learn(64, callback=callback)
+    assert len(callback.history) >= 3
+    assert len(planned) == 4  # the oracle's one run: 4 periods, whatever the number of evaluations
+    # Each point is the evaluator's paired share against that one oracle run, on the same shoppers.
+    lineup = evaluation.evaluate_lineup({"a2c": model}, "default", 10, 4, 12345)
+    final = lineup.summary.iloc[0]
+    assert callback.last["uplift_captured"] == pytest.approx(final["uplift_captured"], rel=1e-9)
+    assert callback.last["incremental_profit"] == pytest.approx(final["incremental_profit"], rel=1e-9)
+
+
+def test_without_the_oracle_uplift_captured_is_not_logged(tmp_path) -> None:
+    model = make_model("a2c", hyperparams={"n_steps": 4}, env={"n_envs": 4}, horizon=4, tensorboard_log=str(tmp_path))
+    callback = ShopMetricsCallback("default", eval_every=16, n_shoppers=10, horizon=4, oracle=False)
+    model.learn(32, callback=callback)
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    assert "shop/profit" in events.Tags()["scalars"]
+    assert "shop/uplift_captured" not in events.Tags()["scalars"]

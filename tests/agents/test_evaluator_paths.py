@@ -162,7 +162,7 @@ def test_any_policy_with_a_reseed_method_gets_the_evaluation_seed() -> None:
     assert len(seen) == 2 and seen[0].entropy == 9 and seen[0].spawn_key == policy_seed(9).spawn_key
 
 
-def test_oracle_incremental_share_is_the_paired_ratio_of_incremental_profits() -> None:
+def test_uplift_captured_is_the_paired_ratio_of_incremental_profits() -> None:
     oracle = OraclePolicy(grid=COARSE)
     lineup = evaluate_lineup(
         {"none": make_policy("no_discount"), "uniform": make_policy("uniform", depth=0.05), "oracle": oracle},
@@ -179,18 +179,18 @@ def test_oracle_incremental_share_is_the_paired_ratio_of_incremental_profits() -
     ratio = mine.mean() / best.mean()
     half = _Z95 * np.std(mine - ratio * best, ddof=1) / (np.sqrt(mine.size) * best.mean())
     row = _row(lineup.summary, "uniform")
-    assert row["oracle_incremental_share"] == pytest.approx(ratio)
-    assert row["oracle_incremental_share_ci_low"] == pytest.approx(ratio - half)
-    assert row["oracle_incremental_share_ci_high"] == pytest.approx(ratio + half)
+    assert row["uplift_captured"] == pytest.approx(ratio)
+    assert row["uplift_captured_ci_low"] == pytest.approx(ratio - half)
+    assert row["uplift_captured_ci_high"] == pytest.approx(ratio + half)
     # Not the profit share: that one is far from it whenever no discount already earns most.
-    assert row["oracle_incremental_share"] != pytest.approx(row["oracle_share"], abs=0.05)
+    assert row["uplift_captured"] != pytest.approx(row["oracle_share"], abs=0.05)
     none = _row(lineup.summary, "none")
-    assert (none["oracle_incremental_share"], none["oracle_incremental_share_ci_low"]) == (0.0, 0.0)
-    assert none["oracle_incremental_share_ci_high"] == 0.0
-    assert _row(lineup.summary, "oracle")["oracle_incremental_share"] == 1.0
+    assert (none["uplift_captured"], none["uplift_captured_ci_low"]) == (0.0, 0.0)
+    assert none["uplift_captured_ci_high"] == 0.0
+    assert _row(lineup.summary, "oracle")["uplift_captured"] == 1.0
     # Without the oracle, NaN like oracle_share.
     alone = evaluate(make_policy("uniform", depth=0.05), "default", n_shoppers=120, horizon=6, seed=1)
-    assert alone.summary[["oracle_incremental_share", "oracle_share"]].isna().all(axis=None)
+    assert alone.summary[["uplift_captured", "oracle_share"]].isna().all(axis=None)
 
 
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "abc", True])

@@ -52,6 +52,16 @@ def test_regress_checks_its_baseline_before_evaluating(tmp_path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_regress_refuses_a_baseline_recorded_before_uplift_captured(tmp_path) -> None:
+    old = tmp_path / "old.json"
+    rows = [{"policy": "no_discount", "scenario": "default", "profit": 1.0, "roi": 0.0}]  # no uplift_captured
+    settings = {"n_shoppers": 20, "horizon": 2, "seed": 7}
+    old.write_text(json.dumps({"format": "discountsim-regress-baseline", "settings": settings, "rows": rows}))
+    with pytest.raises(DiscountSimInputError, match=r"old\.json: the baseline's rows lack \['uplift_captured'\]"):
+        regress(_cfg("regress", [f"baseline_file={old}", *TINY]), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_scenario_defaults_take_the_yaml_suffix_and_an_empty_file_is_named(tmp_path) -> None:
     (tmp_path / "base.yaml").write_text("defaults: [default]\nd_max: 0.4\n")
     (tmp_path / "mine.yaml").write_text("defaults: [base.yaml]\nname: mine\n")

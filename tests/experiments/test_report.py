@@ -207,9 +207,9 @@ def test_leaderboard_shows_every_interval_the_same_way(lineup) -> None:
     assert shown["profit"] == f"{row['profit']:.2f} ± {half:.2f}"
     for column in ("incremental vs no discount", "ROI"):
         assert re.fullmatch(r"[+-]\d+\.\d\d ± \d+\.\d\d", shown[column]), shown[column]
-    assert shown["share of oracle's gain"] == "100.0% ± 0.0%"  # the oracle captures all of its own gain
+    assert shown["uplift captured"] == "100.0% ± 0.0%"  # the oracle captures all of its own gain
     # The share is of the oracle's incremental profit: giving nothing captures none of it.
-    assert board.set_index("policy").loc["no_discount", "share of oracle's gain"] == "0.0% ± 0.0%"
+    assert board.set_index("policy").loc["no_discount", "uplift captured"] == "0.0% ± 0.0%"
     assert board.set_index("policy").loc["no_discount", "ROI"] == "-"  # no promotion cost: undefined
     assert all(re.fullmatch(r"\d+\.\d%", v) for v in board[["avg discount", "offered", "retention"]].to_numpy().ravel())
     assert "half-width of its 95 % interval" in to_markdown(lineup.summary)

@@ -81,11 +81,16 @@ def test_basic_launcher_multirun_writes_the_summary_and_tensorboard_runs(tmp_pat
     saved = json.loads((tmp_path / "0-no_discount-default-seed0" / "metrics.json").read_text())
     assert summary.set_index("agent").loc["no_discount", "profit"] == pytest.approx(saved["profit"])
     assert "| no_discount | 2 |" in (tmp_path / "summary.md").read_text()
+    # Uplift captured against the oracle on the evaluation shoppers: 0 for no discount, a share shown in %.
+    assert summary.set_index("agent").loc["no_discount", "uplift_captured"] == 0.0
+    uniform = summary.set_index("agent").loc["uniform", "uplift_captured"]
+    assert np.isfinite(uniform) and f"{uniform:.1%}" in out.stdout
     # Hand-written agents log the same shop/ scalars and HParams as SB3 runs, for one TensorBoard view.
     (run,) = (tmp_path / "1-no_discount-default-seed1" / "tensorboard").iterdir()
     events = EventAccumulator(str(run), size_guidance={"scalars": 0, "tensors": 0})
     events.Reload()
     assert events.Scalars("shop/profit")[0].value == pytest.approx(saved["profit"], rel=1e-6)
+    assert events.Scalars("shop/uplift_captured")[0].value == 0.0
     assert events.PluginTagToContent("hparams")
 
 
