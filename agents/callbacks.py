@@ -22,6 +22,7 @@ from typing import Any
 
 from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.simulators import SimulatorParams
+from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
@@ -122,6 +123,7 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         hparams: The run's hyperparameters for the HParams view (flattened ``key.sub`` names).
         oracle: Also measure ``uplift_captured`` against the oracle on the same shoppers. The
             oracle and no-discount runs are made once, at the first evaluation, and reused.
+        contact_cap: The contact cap the agent trains under: evaluations keep it (``evaluate``).
     """
 
     def __init__(
@@ -133,10 +135,12 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         seed: int = 12345,
         hparams: dict[str, Any] | None = None,
         oracle: bool = True,
+        contact_cap: ContactCap | dict[str, int] | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(eval_every, "eval_every", verbose)
         self.oracle = bool(oracle)
+        self.contact_cap = contact_cap_arg(contact_cap)
         self._shoppers: EvaluationShoppers | None = None
         self.scenario = scenario
         self.n_shoppers = n_shoppers
@@ -167,7 +171,7 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         """Evaluate the model now and record ``shop/<metric>``; returns the metrics."""
         if self._shoppers is None:
             self._shoppers = EvaluationShoppers.make(
-                self.scenario, self.n_shoppers, self.horizon, self.seed, self.oracle
+                self.scenario, self.n_shoppers, self.horizon, self.seed, self.oracle, contact_cap=self.contact_cap
             )
         row = self._shoppers.evaluate(self.model, type(self.model).__name__).summary.iloc[0]
         self.last = {m: float(row[m]) for m in SHOP_METRICS}

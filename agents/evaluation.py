@@ -21,6 +21,7 @@ from discountsim.agents.base import DiscountPolicy, PrivilegedPolicy, check_poli
 from discountsim.agents.fingerprint import model_actions
 from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
+from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
 from discountsim.simulators.rollout import DiscountRule
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
@@ -47,7 +48,8 @@ class Evaluation:
         summary: One row per policy: for each metric its mean per shopper and 95 % interval
             (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi``, ``oracle_share``
             and ``uplift_captured`` with their intervals (see ``summarise``) and the totals
-            ``total_profit`` and ``total_incremental_profit`` (currency).
+            ``total_profit`` and ``total_incremental_profit`` (currency), ``max_offers_in_window``
+            and ``contact_cap_held`` (1.0 or 0.0 under a contact cap, NaN without one).
         by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
             cost, average discount and share of shoppers offered anything.
         by_cohort: The same per observable cohort (recency tier x preferred category).
@@ -138,6 +140,7 @@ def evaluate(
     name: str | None = None,
     oracle: bool | PrivilegedPolicy = False,
     budget_per_period: float | None = None,
+    contact_cap: ContactCap | dict[str, int] | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
 
@@ -159,9 +162,14 @@ def evaluate(
         budget_per_period: Promotion budget for all shoppers together, renewed every period
             (currency): offers and redemptions beyond it are not made (first come, first served),
             for the policy and the oracle alike. None: no budget.
+        contact_cap: At most ``max_offers`` offers per shopper in any ``window`` periods
+            (``simulators.ContactCap`` or ``{max_offers: k, window: w}``), enforced by projection
+            for the policy and the oracle alike; the summary reports whether it held. None: no cap.
     """
     label = name or getattr(policy, "name", type(policy).__name__)
-    lineup = evaluate_lineup({label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period)
+    lineup = evaluate_lineup(
+        {label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap
+    )
     return lineup.evaluations[label]
 
 
@@ -196,7 +204,9 @@ def summarise(
         (mean profit / the oracle's mean profit on the same shoppers) and ``uplift_captured``
         (mean incremental profit / the oracle's mean incremental profit, both against the same
         no-discount run), each with its interval (NaN without ``oracle``, or when the oracle's
-        mean is not positive), and the totals ``total_profit`` and ``total_incremental_profit`` (currency).
+        mean is not positive), ``max_offers_in_window`` (the most offers any shopper got in
+        ``window_periods`` consecutive periods: the contact cap's window, or 4) and the totals
+        ``total_profit`` and ``total_incremental_profit`` (currency).
     """
     per_shopper = {
         "profit": totals.profit,
@@ -216,6 +226,9 @@ def summarise(
     row.update(_ratio("oracle_share", totals.profit, None if oracle is None else oracle.profit))
     oracle_incremental = None if oracle is None else oracle.profit - baseline.profit
     row.update(_ratio("uplift_captured", per_shopper["incremental_profit"], oracle_incremental))
+    if totals.max_window_offers is not None:
+        row["max_offers_in_window"] = float(totals.max_window_offers.max(initial=0))
+        row["window_periods"] = float(totals.window_periods)
     row["total_profit"] = float(totals.profit.sum())
     row["total_incremental_profit"] = float(per_shopper["incremental_profit"].sum())
     return row
@@ -290,6 +303,7 @@ def evaluate_lineup(
     seed: int = 0,
     oracle: bool | PrivilegedPolicy = True,
     budget_per_period: float | None = None,
+    contact_cap: ContactCap | dict[str, int] | None = None,
 ) -> Lineup:
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
@@ -310,10 +324,11 @@ def evaluate_lineup(
             reuses its run.
         budget_per_period: Promotion budget for all shoppers together, renewed every period
             (currency), applied to every policy and the oracle alike; None: no budget.
+        contact_cap: Contact cap applied to every policy and the oracle alike (see ``evaluate``).
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
-    shoppers = EvaluationShoppers.make(scenario, n_shoppers, horizon, seed, oracle, budget_per_period)
+    shoppers = EvaluationShoppers.make(scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap)
     evaluations = {label: shoppers.evaluate(policy, label) for label, policy in policies.items()}
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
@@ -340,6 +355,7 @@ class EvaluationShoppers:
         baseline: Per-shopper totals of the no-discount run.
         yardstick: The oracle the uplift is measured against, or None.
         reference: Per-shopper totals of the yardstick's run, or None.
+        contact_cap: The contact cap every run is held to, or None.
     """
 
     params: SimulatorParams
@@ -350,6 +366,7 @@ class EvaluationShoppers:
     baseline: RolloutTotals
     yardstick: PrivilegedPolicy | None
     reference: RolloutTotals | None
+    contact_cap: ContactCap | None = None
 
     @classmethod
     def make(
@@ -360,6 +377,7 @@ class EvaluationShoppers:
         seed: int = 0,
         oracle: bool | PrivilegedPolicy = True,
         budget_per_period: float | None = None,
+        contact_cap: ContactCap | dict[str, int] | None = None,
     ) -> EvaluationShoppers:
         """Draw the shoppers, run no discount and the yardstick on them (arguments as ``evaluate_lineup``)."""
         params = load_scenario(scenario)
@@ -367,24 +385,30 @@ class EvaluationShoppers:
         horizon = check_count("horizon", horizon)
         seed = check_count("seed", seed, minimum=0)
         budget_per_period = check_budget_per_period(budget_per_period)
+        cap = contact_cap_arg(contact_cap)
         keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-        baseline = rollout(params, keys, _no_discount, horizon, budget_per_period)
+        baseline = rollout(params, keys, _no_discount, horizon, budget_per_period, contact_cap=cap)
         yardstick = _yardstick(oracle, params)
-        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None)
+        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None, cap)
         shoppers.reference = None if yardstick is None else shoppers.run(yardstick)
         return shoppers
 
     def run(self, policy: Any) -> RolloutTotals:
         """Per-shopper totals of ``policy`` on these shoppers."""
         rule = policy_rule(policy, self.params, len(self.keys), self.horizon, self.seed)
-        return rollout(self.params, self.keys, rule, self.horizon, self.budget_per_period)
+        return rollout(self.params, self.keys, rule, self.horizon, self.budget_per_period, contact_cap=self.contact_cap)
 
     def evaluate(self, policy: Any, label: str) -> Evaluation:
         """``policy``'s evaluation against the shared no-discount and yardstick runs."""
         # The line-up's own oracle, when it is the yardstick, already ran on these shoppers.
         same = self.reference is not None and _same_yardstick(policy, self.yardstick)
         totals = self.reference if same and self.reference is not None else self.run(policy)
-        return _assemble(self.params, label, totals, self.baseline, self.reference, self.horizon)
+        evaluation = _assemble(self.params, label, totals, self.baseline, self.reference, self.horizon)
+        cap = self.contact_cap
+        evaluation.summary["contact_cap_held"] = (
+            float("nan") if cap is None else float(evaluation.summary["max_offers_in_window"].iloc[0] <= cap.max_offers)
+        )
+        return evaluation
 
 
 def check_budget_per_period(budget_per_period: Any) -> float | None:

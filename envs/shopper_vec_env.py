@@ -28,6 +28,7 @@ from discountsim.simulators import (
     transition,
 )
 from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.memory import check_memory
 from gymnasium import spaces
@@ -47,6 +48,9 @@ class ShopperVecEnv(VecEnv):
         reward_scale: Multiplier applied to profit to form the reward.
         seed: Seed for the first ``reset()``; row i uses ``seed + i``. None: random.
         render_mode: Must be None (nothing to render for a batch).
+        contact_cap: At most ``max_offers`` offers per shopper in any ``window`` periods
+            (``simulators.ContactCap`` or ``{max_offers: k, window: w}``): an offer the cap forbids
+            is not sent, whatever the action (the evaluator projects the same way). None: no cap.
     """
 
     def __init__(
@@ -59,8 +63,10 @@ class ShopperVecEnv(VecEnv):
         reward_scale: float = 1.0,
         seed: int | None = None,
         render_mode: str | None = None,
+        contact_cap: ContactCap | dict[str, int] | None = None,
     ) -> None:
         n_envs = check_count("n_envs", n_envs)
+        self.contact_cap = contact_cap_arg(contact_cap)
         check_memory("n_envs", n_envs)
         if render_mode is not None:
             raise DiscountSimInputError(
@@ -103,6 +109,8 @@ class ShopperVecEnv(VecEnv):
         if self._state is None or self._actions is None:
             raise RuntimeError("call reset() and step_async() before step_wait()")
         discount = self.actions.to_discount(self._actions, batch=self.num_envs)[:, 0]
+        if self.contact_cap is not None:
+            discount = self.contact_cap.project(self._state, discount)
         self._actions = None
         self._state, outcome = transition(self.params, self._state, discount)
         terminated = outcome.churned

@@ -57,6 +57,8 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
             "its shares are against a reference, not a bound.",
             budget_per_period,
         )
+    cap = cfg.get("contact_cap")
+    contact_cap = None if cap is None else OmegaConf.to_container(cap, resolve=True)
     tables = {"metrics": [], "segments": [], "cohorts": []}
     for params in scenarios:
         resolved = [resolve_policy(spec, params) for spec in specs]
@@ -74,7 +76,17 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
             int(cfg.seed),
             bool(cfg.oracle),
             budget_per_period=budget_per_period,
+            contact_cap=contact_cap,
         )
+        if contact_cap is not None:
+            held = lineup.summary["contact_cap_held"] == 1.0
+            log.info(
+                "contact cap of %d offers in any %d weeks: held by %s%s",
+                contact_cap["max_offers"],
+                contact_cap.get("window", 4),
+                "every policy" if held.all() else list(lineup.summary.loc[held, "policy"]),
+                "" if held.all() else f"; BROKEN by {list(lineup.summary.loc[~held, 'policy'])}",
+            )
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))
         tables["cohorts"].append(lineup.by_cohort.assign(scenario=params.name))

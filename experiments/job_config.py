@@ -49,6 +49,7 @@ from discountsim.experiments.config_rules import (
     fail,
     join,
 )
+from discountsim.simulators.contact_cap import MAX_WINDOW
 from discountsim.simulators.memory import check_memory
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
@@ -157,11 +158,15 @@ SUPERVISED = Record(
     }
 )
 
+CONTACT_CAP = Optional(
+    Record({"max_offers": Int(1), "window": Int(1, MAX_WINDOW)}, required=("max_offers",)),
+)
 AGENT_ENV: dict[str, Spec] = {
     "n_envs": COUNT,
     "action_type": Str(choices=ACTION_TYPES),
     "n_levels": Int(2),
     "reward_scale": Num(0.0, lo_open=True),
+    "contact_cap": CONTACT_CAP,
 }
 AGENT = Record(
     {
@@ -217,6 +222,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "seed": SEED,
             "oracle": Bool(),
             "budget_per_period": Optional(Num(0.0)),
+            "contact_cap": CONTACT_CAP,
         },
         required=("policies", "n_shoppers", "horizon", "seed"),
         ignored=_IGNORED,

@@ -101,7 +101,13 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _env_arguments(cfg: DictConfig) -> dict[str, Any]:
-    return {**OmegaConf.to_container(cfg.agent.get("env", {}), resolve=True), **cfg.env.overrides}
+    overrides = OmegaConf.to_container(cfg.env.overrides, resolve=True)
+    return {**OmegaConf.to_container(cfg.agent.get("env", {}), resolve=True), **overrides}
+
+
+def _contact_cap(cfg: DictConfig) -> dict[str, int] | None:
+    """The contact cap the agent trains under (``agent.env.contact_cap``), which its evaluations keep."""
+    return _env_arguments(cfg).get("contact_cap") if "env" in cfg else None
 
 
 def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
@@ -213,7 +219,16 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
 def _evaluate(cfg: DictConfig, params: SimulatorParams, policy: Any) -> dict[str, Any]:
     evaluation = cfg.evaluation
     oracle = bool(evaluation.get("oracle", True))
-    row = evaluate(policy, params, evaluation.n_shoppers, evaluation.horizon, evaluation.seed, cfg.agent.name, oracle)
+    row = evaluate(
+        policy,
+        params,
+        evaluation.n_shoppers,
+        evaluation.horizon,
+        evaluation.seed,
+        cfg.agent.name,
+        oracle,
+        contact_cap=_contact_cap(cfg),
+    )
     return {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
 
 
@@ -294,6 +309,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
             int(cfg.evaluation.seed),
             hparams={"seed": seed, **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
             oracle=bool(cfg.evaluation.get("oracle", True)),
+            contact_cap=_contact_cap(cfg),
         ),
     ]
     learn(

@@ -6,6 +6,7 @@ See ``dynamics`` for the equations, ``params`` for their parameters, ``transitio
 
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy, generate_behaviour_log
 from discountsim.simulators.config_schema import ScenarioError, check_count
+from discountsim.simulators.contact_cap import ContactCap
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.observation import feature_bounds, feature_index, feature_names, observe
 from discountsim.simulators.params import (
@@ -31,6 +32,7 @@ __all__ = [
     "MONEY_FIELDS",
     "BehaviourParams",
     "CategoryParams",
+    "ContactCap",
     "DiscountSimInputError",
     "DynamicsSwitches",
     "HolidayParams",

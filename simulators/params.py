@@ -54,8 +54,12 @@ class SegmentParams:
         basket_value: list-price value V_i of a typical basket (currency), log-normal per shopper.
         churn_rate: weekly churn probability at recency 0, no fatigue, no offer, no satisfaction.
         initial_reference: reference discount r at the start (the discount shoppers expect).
-        initial_recency: mean weeks since last purchase at the start (exponentially distributed).
+        initial_recency: mean weeks since last purchase at the start (exponentially distributed),
+            on top of ``initial_lapse``.
         initial_tenure: mean weeks since acquisition at the start (exponentially distributed).
+        initial_lapse: weeks without a purchase every shopper of the segment has at the start (a
+            lapsed population, as in a win-back campaign); 0 for an active one.
+        max_initial_recency: longest weeks since last purchase at the start (a win-back list's cut-off).
         review_rate: probability that a purchase is followed by a product review.
     """
 
@@ -76,8 +80,15 @@ class SegmentParams:
     initial_recency: float = num(4.0, 0.0, 520.0)
     initial_tenure: float = num(52.0, 0.0, 5200.0)
     review_rate: float = num(0.1, 0.0, 1.0)
+    initial_lapse: float = num(0.0, 0.0, 520.0)
+    max_initial_recency: float = num(5200.0, 0.0, 5200.0)
 
     def check(self, path: str) -> None:
+        if self.max_initial_recency < self.initial_lapse:
+            where = f"{path}.max_initial_recency" if path else "max_initial_recency"
+            raise ScenarioError(
+                f"{where} must be >= initial_lapse ({self.initial_lapse} weeks); got {self.max_initial_recency}"
+            )
         if self.basket_value.mean <= 0.0:
             where = f"{path}.basket_value.mean" if path else "basket_value.mean"
             raise ScenarioError(f"{where} must be > 0 (currency); got {self.basket_value.mean}")

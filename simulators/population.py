@@ -108,6 +108,8 @@ def _cached_tables(key: _ParamsKey) -> _SegmentTables:
             "initial_recency",
             "initial_tenure",
             "review_rate",
+            "initial_lapse",
+            "max_initial_recency",
         )
     }
     if not on.fatigue:
@@ -179,9 +181,12 @@ def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperS
     """Shoppers at the start of the simulation, with a purchase history consistent with their traits.
 
     Each shopper starts active with no fatigue or stock, its segment's reference discount,
-    exponentially distributed tenure and recency (recency <= tenure), history averages at their
-    stationary values for its baseline purchase rate p0 = sigmoid(a_i), and a stationary intent
-    shock. Its first browse and cart signals are drawn as in every later period.
+    exponentially distributed tenure T and recency, history averages at their stationary values
+    for its baseline purchase rate p0 = sigmoid(a_i), and a stationary intent shock. Recency is
+    k0 = min(L + min(E, T), K_max) with E ~ floor(Exp(initial_recency)), L the segment's
+    ``initial_lapse`` and K_max its ``max_initial_recency``; a lapsed shopper's tenure is at least
+    k0, and its smoothed purchase count is the stationary one times memory^L (no purchase in the
+    lapse). Its first browse and cart signals are drawn as in every later period.
 
     Args:
         params: The scenario.
@@ -194,8 +199,14 @@ def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperS
     seg = traits.segment
     u = trait_uniforms(keys, _N_TRAIT_UNIFORMS)
     behaviour = params.behaviour
+    lapse = tables.scalar["initial_lapse"][seg]
     tenure = np.floor(-tables.scalar["initial_tenure"][seg] * np.log(u[_U_TENURE]))
     recency = np.minimum(np.floor(-tables.scalar["initial_recency"][seg] * np.log(u[_U_RECENCY])), tenure)
+    if lapse.any():  # lapsed shoppers: L weeks without a purchase, on top; acquired before their last purchase
+        recency = np.minimum(lapse + recency, tables.scalar["max_initial_recency"][seg])
+        tenure = np.maximum(tenure, recency)
+    else:
+        recency = np.minimum(recency, tables.scalar["max_initial_recency"][seg])
     base_rate = dynamics.sigmoid(traits.intent)
     memory = behaviour.history_memory
     shock = behaviour.intent_shock_sd * box_muller(u[_U_SHOCK], u[_U_SHOCK + 1])[0]
@@ -210,7 +221,8 @@ def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperS
         satisfaction=base_rate.copy(),
         intent_shock=shock,
         recency=recency,
-        frequency=base_rate / (1.0 - memory) if memory < 1.0 else base_rate.copy(),
+        # The stationary purchase count, decayed over the lapse weeks in which nobody bought.
+        frequency=(base_rate / (1.0 - memory) if memory < 1.0 else base_rate.copy()) * memory**lapse,
         monetary=traits.basket_value.copy(),
         tenure=tenure,
         last_discount=np.zeros(n),

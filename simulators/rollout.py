@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from discountsim.simulators.config_schema import check_count
+from discountsim.simulators.contact_cap import ContactCap, offers_in_last
 from discountsim.simulators.observation import observe
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import initial_state
 from discountsim.simulators.state import MONEY_FIELDS, ShopperState
-from discountsim.simulators.transition import transition
+from discountsim.simulators.transition import check_discount, transition
 from numpy.typing import NDArray
 
 DiscountRule = Callable[[NDArray[np.float32], ShopperState], NDArray]
@@ -40,6 +41,9 @@ class RolloutTotals:
         initial_observation: ``(n_shoppers, n_features)`` what the marketer saw in the first
             period (for breakdowns by observable cohort).
         final_state: The shoppers after the last period (a later rollout can continue from it).
+        max_window_offers: Most offers each shopper got in any ``window_periods`` consecutive
+            periods of this rollout (periods before it count towards windows that end in it).
+        window_periods: The window of ``max_window_offers``: the contact cap's, or 4 without one.
     """
 
     profit: NDArray[np.float64]
@@ -56,6 +60,8 @@ class RolloutTotals:
     profit_by_period: NDArray[np.float64]
     initial_observation: NDArray[np.float32]
     final_state: ShopperState | None = field(default=None, repr=False)
+    max_window_offers: NDArray[np.int8] | None = None
+    window_periods: int = 4
 
 
 _SUMMED = MONEY_FIELDS
@@ -68,6 +74,7 @@ def rollout(
     horizon: int,
     budget_per_period: float | None = None,
     state: ShopperState | None = None,
+    contact_cap: ContactCap | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -81,6 +88,8 @@ def rollout(
             ``budget_left`` of ``transition``.
         state: Continue these shoppers (``final_state`` of an earlier rollout on the same ``keys``)
             instead of starting them afresh; their random draws go on from where they stopped.
+        contact_cap: Offers the cap forbids are not sent (``ContactCap.project``), whatever the
+            rule asked, before the budget (if any) is applied; None: no cap.
     """
     horizon = check_count("horizon", horizon)
     if budget_per_period is not None and not (np.isfinite(budget_per_period) and budget_per_period >= 0.0):
@@ -92,10 +101,16 @@ def rollout(
     n = state.n_shoppers
     totals = {name: np.zeros(n) for name in (*_SUMMED, "purchases", "offers", "discount_sum")}
     by_period = np.zeros(horizon)
+    window = 4 if contact_cap is None else contact_cap.window
+    most = np.zeros(n, dtype=np.int8)
     first = observe(params, state)
     for t in range(horizon):
         observation = first if t == 0 else observe(params, state)
-        state, outcome = transition(params, state, rule(observation, state), budget_per_period)
+        discount = rule(observation, state)
+        if contact_cap is not None:
+            discount = contact_cap.project(state, check_discount(params, discount, n))
+        state, outcome = transition(params, state, discount, budget_per_period)
+        np.maximum(most, offers_in_last(state, window), out=most)
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)
         totals["purchases"] += outcome.purchased
@@ -109,4 +124,6 @@ def rollout(
         profit_by_period=by_period,
         initial_observation=first,
         final_state=state,
+        max_window_offers=most,
+        window_periods=window,
     )

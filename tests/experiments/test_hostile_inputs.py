@@ -127,3 +127,18 @@ def test_the_benchmarks_input_errors_print_one_line(tmp_path) -> None:
     assert out.returncode == 1
     assert out.stderr.startswith("discountsim benchmark: error: n_shoppers=1,000,000,000: needs about")
     assert "Traceback" not in out.stderr
+
+
+def test_evaluate_holds_every_policy_to_a_contact_cap_and_refuses_a_bad_one(tmp_path) -> None:
+    overrides = [*TINY, "horizon=8", "policies=[rule_based,no_discount]", "oracle=false"]
+    with pytest.raises(DiscountSimInputError, match=r"contact_cap\.max_offers: expected an integer >= 1, got 0"):
+        evaluate_policies(_cfg("evaluate", [*overrides, "contact_cap={max_offers:0}"]), tmp_path / "bad")
+    with pytest.raises(DiscountSimInputError, match=r"contact_cap\.window: expected an integer in \[1, 8\], got 12"):
+        evaluate_policies(_cfg("evaluate", [*overrides, "contact_cap={max_offers:2,window:12}"]), tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    capped = _cfg("evaluate", [*overrides, "contact_cap={max_offers:2}"])
+    metrics = evaluate_policies(capped, tmp_path).set_index("policy")
+    assert metrics.loc["rule_based", "max_offers_in_window"] == 2.0  # rule_based offers weekly: the cap binds
+    assert (metrics["contact_cap_held"] == 1.0).all()
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert {row["policy"]: row["contact_cap_held"] for row in saved} == {"rule_based": 1.0, "no_discount": 1.0}

@@ -224,3 +224,20 @@ def test_an_off_policy_run_resumes_with_its_replay_buffer_from_a_rollout_boundar
     assert (tmp_path / "checkpoints" / "dqn_replay_buffer__128_steps.pkl").is_file()
     train(_cfg([*dqn, "resume=true"]), tmp_path)
     assert json.loads((tmp_path / "metrics.json").read_text())["timesteps"] == 200
+
+
+def test_an_agent_trained_under_a_contact_cap_is_evaluated_under_it(tmp_path, monkeypatch) -> None:
+    caps = []
+    original = ShopMetricsCallback.__init__
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        original(self, *args, **kwargs)
+        caps.append(self.contact_cap)
+
+    monkeypatch.setattr(ShopMetricsCallback, "__init__", spy)
+    train(_cfg([*TINY, "evaluation.horizon=8", "+agent.env.contact_cap={max_offers:1,window:4}"]), tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["contact_cap_held"] == 1.0 and metrics["max_offers_in_window"] <= 1.0
+    assert [(c.max_offers, c.window) for c in caps] == [(1, 4)]  # TensorBoard's shop/ scalars too
+    with pytest.raises(Exception, match=r"agent\.env\.contact_cap\.max_offers: expected an integer >= 1, got -1"):
+        train(_cfg([*TINY, "+agent.env.contact_cap={max_offers:-1}"]), tmp_path / "bad")
