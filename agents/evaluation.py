@@ -11,6 +11,7 @@ seed (``policy_seed``), so their numbers repeat too.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,9 @@ class Evaluation:
         by_cohort: The same per observable cohort (recency tier x preferred category).
         totals: Per-shopper totals of the policy run.
         baseline: Per-shopper totals of the no-discount run on the same shoppers.
+        by_group: Fairness view, per level of each observable attribute (region, age band...):
+            shoppers, share offered anything, mean depth per shopper-week, incremental profit
+            and retention (see ``fairness``); empty for a scenario without attributes.
     """
 
     summary: pd.DataFrame
@@ -62,6 +66,7 @@ class Evaluation:
     by_cohort: pd.DataFrame
     totals: RolloutTotals
     baseline: RolloutTotals
+    by_group: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def action_mapping(policy: Any, params: SimulatorParams) -> DiscountActions:
@@ -184,13 +189,60 @@ def _assemble(
     n_shoppers = totals.profit.size
     row: dict[str, Any] = {"policy": label, "scenario": params.name, "n_shoppers": n_shoppers, "horizon": horizon}
     row.update(summarise(totals, baseline, horizon, oracle))
+    groups, disparity = fairness(params, totals, baseline, horizon)
+    row.update(disparity)
     return Evaluation(
         pd.DataFrame([row]),
         _breakdown(params, totals, baseline, label, horizon, "segment"),
         _breakdown(params, totals, baseline, label, horizon, "cohort"),
         totals,
         baseline,
+        groups.assign(policy=label),
     )
+
+
+def fairness(
+    params: SimulatorParams, totals: RolloutTotals, baseline: RolloutTotals, horizon: int
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Who is offered what, per level of each observable attribute, and the disparity of offer rates.
+
+    Returns:
+        A table with one row per (attribute, level): ``shoppers``, ``offered_share`` (offered
+        anything over the horizon), ``avg_discount`` (mean depth per shopper-week, fraction),
+        ``incremental_profit`` (currency per shopper) and ``retention``; and
+        ``offer_disparity_<attribute>``, the smallest level's offered share divided by the largest
+        (1.0 when nobody is offered anything), with ``offer_disparity`` the smallest over
+        attributes. Under the four-fifths rule of US employment law, a ratio below 0.8 flags
+        adverse impact; pricing teams borrow the threshold. Empty and NaN without attributes.
+    """
+    levels = params.attribute_levels
+    if not levels or totals.attributes is None:
+        return pd.DataFrame(), {"offer_disparity": float("nan")}
+    frame = pd.DataFrame(
+        {
+            "offered": (totals.offers > 0).astype(np.float64),
+            "avg_discount": totals.discount_sum / horizon,
+            "incremental_profit": totals.profit - baseline.profit,
+            "retention": totals.active.astype(np.float64),
+        }
+    )
+    tables, disparity = [], {}
+    for j, (attribute, names) in enumerate(levels.items()):
+        by_level = frame.groupby(np.asarray(names)[totals.attributes[:, j]], sort=False).agg(
+            shoppers=("offered", "size"),
+            offered_share=("offered", "mean"),
+            avg_discount=("avg_discount", "mean"),
+            incremental_profit=("incremental_profit", "mean"),
+            retention=("retention", "mean"),
+        )
+        by_level = by_level.reindex([n for n in names if n in by_level.index])
+        rates = by_level["offered_share"]
+        top = float(rates.max())
+        disparity[f"offer_disparity_{attribute}"] = 1.0 if top == 0.0 else float(rates.min()) / top
+        tables.append(by_level.rename_axis("level").reset_index().assign(attribute=attribute))
+    disparity["offer_disparity"] = min(disparity.values())
+    table = pd.concat(tables, ignore_index=True)
+    return table[["attribute", "level", *table.columns.drop(["attribute", "level"])]], disparity
 
 
 def summarise(
@@ -293,6 +345,7 @@ class Lineup:
     by_segment: pd.DataFrame
     by_cohort: pd.DataFrame
     evaluations: dict[str, Evaluation]
+    by_group: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
 
 def evaluate_lineup(
@@ -335,6 +388,7 @@ def evaluate_lineup(
         pd.concat([e.by_segment for e in evaluations.values()], ignore_index=True),
         pd.concat([e.by_cohort for e in evaluations.values()], ignore_index=True),
         evaluations,
+        pd.concat([e.by_group for e in evaluations.values()], ignore_index=True),
     )
 
 

@@ -348,6 +348,7 @@ class TwinPolicy(DiscountPolicy):
             margin=self._margin[c],
             churn_logit=seg.churn_logit[k],
             review_rate=zeros,
+            attributes=np.zeros((m, 0), dtype=np.int8),
         )
         return ShopperState(
             key=np.zeros(m, dtype=np.uint64),

@@ -59,7 +59,7 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
         )
     cap = cfg.get("contact_cap")
     contact_cap = None if cap is None else OmegaConf.to_container(cap, resolve=True)
-    tables = {"metrics": [], "segments": [], "cohorts": []}
+    tables = {"metrics": [], "segments": [], "cohorts": [], "groups": []}
     for params in scenarios:
         resolved = [resolve_policy(spec, params) for spec in specs]
         repeated = _repeated([label for label, _ in resolved])
@@ -90,6 +90,16 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
         tables["metrics"].append(lineup.summary)
         tables["segments"].append(lineup.by_segment.assign(scenario=params.name))
         tables["cohorts"].append(lineup.by_cohort.assign(scenario=params.name))
+        if not lineup.by_group.empty:
+            tables["groups"].append(lineup.by_group.assign(scenario=params.name))
+            flagged = lineup.summary[lineup.summary["offer_disparity"] < 0.8]
+            log.info(
+                "%s: offer-rate disparity (smallest group's rate / largest, over %s): %s%s",
+                params.name,
+                " and ".join(params.attribute_levels),
+                ", ".join(f"{r.policy} {r.offer_disparity:.2f}" for r in lineup.summary.itertuples()),
+                f"; below the four-fifths rule (0.8): {list(flagged['policy'])}" if len(flagged) else "",
+            )
         title = f"{params.name}: {cfg.n_shoppers:,} shoppers x {cfg.horizon} weeks"
         print_leaderboard(lineup.summary, title, params.currency)
         log.info("%s\n%s", title, to_markdown(lineup.summary), extra=FILE_ONLY)  # the console has the table
@@ -101,6 +111,8 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
     # Breakdowns first, the summary tables last.
     write_csv(out / "segments.csv", pd.concat(tables["segments"], ignore_index=True))
     write_csv(out / "cohorts.csv", pd.concat(tables["cohorts"], ignore_index=True))
+    if tables["groups"]:
+        write_csv(out / "groups.csv", pd.concat(tables["groups"], ignore_index=True))
     write_csv(out / "metrics.csv", metrics)
     write_json(out / "metrics.json", metrics.to_dict(orient="records"))
     log.info("written: %s, %s", out / "metrics.json", out / "metrics.csv")

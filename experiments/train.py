@@ -101,8 +101,9 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _env_arguments(cfg: DictConfig) -> dict[str, Any]:
-    overrides = OmegaConf.to_container(cfg.env.overrides, resolve=True)
-    return {**OmegaConf.to_container(cfg.agent.get("env", {}), resolve=True), **overrides}
+    agent_env = cfg.agent.get("env")
+    agent_env = {} if agent_env is None else OmegaConf.to_container(agent_env, resolve=True)
+    return {**agent_env, **OmegaConf.to_container(cfg.env.overrides, resolve=True)}
 
 
 def _contact_cap(cfg: DictConfig) -> dict[str, int] | None:

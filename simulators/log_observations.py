@@ -53,6 +53,11 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
         DiscountSimInputError: No ``propensity`` column, an unbalanced panel, or a category the
             scenario does not have.
     """
+    if params.observe_attributes:
+        raise DiscountSimInputError(
+            f"simulator: {params.name!r} observes shopper attributes (observe_attributes: true), which a shop log "
+            "does not hold; use a scenario that does not observe them"
+        )
     if "propensity" not in frame.columns or frame["propensity"].isna().any():
         raise DiscountSimInputError(
             "data: every row needs a propensity (the logger's probability of its offer) for off-policy evaluation"

@@ -47,14 +47,36 @@ _LOG_1000 = np.log(1000.0)
 _LOG_11 = np.log(11.0)
 
 
+def attribute_columns(params: SimulatorParams) -> tuple[str, ...]:
+    """``<attribute>=<level>`` one-hot columns of the observation: every level when the scenario
+    observes its shoppers' attributes (``observe_attributes``), none otherwise."""
+    if not params.observe_attributes:
+        return ()
+    return tuple(f"{a}={level}" for a, levels in params.attribute_levels.items() for level in levels)
+
+
 def feature_names(params: SimulatorParams) -> tuple[str, ...]:
-    """Column names of ``observe``'s output: base features then one ``category=<name>`` per category."""
-    return tuple(f[0] for f in BASE_FEATURES) + tuple(f"category={c}" for c in params.category_names)
+    """Column names of ``observe``'s output: base features, one ``category=<name>`` per category,
+    then the attribute columns (``attribute_columns``)."""
+    categories = tuple(f"category={c}" for c in params.category_names)
+    return tuple(f[0] for f in BASE_FEATURES) + categories + attribute_columns(params)
+
+
+def attribute_one_hot(params: SimulatorParams, attributes: NDArray[np.int8]) -> NDArray[np.float32]:
+    """``(n, len(attribute_columns))`` one-hot of each shopper's attribute levels (``(n, n_attributes)``)."""
+    n = attributes.shape[0]
+    out = np.zeros((n, len(attribute_columns(params))), dtype=np.float32)
+    if out.shape[1]:
+        offset = 0
+        for j, levels in enumerate(params.attribute_levels.values()):
+            out[np.arange(n), offset + attributes[:, j]] = 1.0
+            offset += len(levels)
+    return out
 
 
 def feature_bounds(params: SimulatorParams) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Lower and upper bounds of every feature, ``(n_features,)`` float32 each."""
-    k = len(params.catalogue)
+    k = len(params.catalogue) + len(attribute_columns(params))
     low = np.array([f[1] for f in BASE_FEATURES] + [0.0] * k, dtype=np.float32)
     high = np.array([f[2] for f in BASE_FEATURES] + [1.0] * k, dtype=np.float32)
     return low, high
@@ -127,7 +149,8 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     """
     n = state.n_shoppers
     n_base = len(BASE_FEATURES)
-    obs = np.zeros((n, n_base + len(params.catalogue)), dtype=np.float32)
+    n_categories = len(params.catalogue)
+    obs = np.zeros((n, n_base + n_categories + len(attribute_columns(params))), dtype=np.float32)
     features = state_features(state)
     for name, cap in zip(_STATE_NAMES, state_feature_caps(params), strict=True):
         j, values = _COLUMN[name], features[name]
@@ -137,6 +160,8 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
             np.minimum(values, cap, out=obs[:, j], casting="unsafe")
     obs[:, _N_STATE:n_base] = calendar_features(params, state.t)
     obs[np.arange(n), n_base + state.traits.category] = 1.0
+    if params.observe_attributes:
+        obs[:, n_base + n_categories :] = attribute_one_hot(params, state.traits.attributes)
     return obs
 
 
@@ -145,7 +170,8 @@ def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[
 
     Args:
         caps: ``state_feature_caps(params)``.
-        rest: The calendar features of the shopper's period followed by its one-hot category.
+        rest: The calendar features of the shopper's period, its one-hot category, then its
+            attribute columns (``attribute_one_hot``).
 
     Returns:
         ``(n_features,)`` float32, equal to the shopper's row of ``observe``.

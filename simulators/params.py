@@ -60,6 +60,10 @@ class SegmentParams:
         initial_lapse: weeks without a purchase every shopper of the segment has at the start (a
             lapsed population, as in a win-back campaign); 0 for an active one.
         max_initial_recency: longest weeks since last purchase at the start (a win-back list's cut-off).
+        attributes: observable attributes a shop holds (region, age band, ...): for each attribute,
+            the share of this segment's shoppers at each level (summing to 1). Set per segment so
+            that they correlate with behaviour, as in real data. Every segment names the same
+            attributes and levels, or none does.
         review_rate: probability that a purchase is followed by a product review.
     """
 
@@ -82,6 +86,7 @@ class SegmentParams:
     review_rate: float = num(0.1, 0.0, 1.0)
     initial_lapse: float = num(0.0, 0.0, 520.0)
     max_initial_recency: float = num(5200.0, 0.0, 5200.0)
+    attributes: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def check(self, path: str) -> None:
         if self.max_initial_recency < self.initial_lapse:
@@ -89,6 +94,18 @@ class SegmentParams:
             raise ScenarioError(
                 f"{where} must be >= initial_lapse ({self.initial_lapse} weeks); got {self.max_initial_recency}"
             )
+        for attribute, levels in self.attributes.items():
+            where = f"{path}.attributes.{attribute}" if path else f"attributes.{attribute}"
+            if not levels or len(levels) > 127:
+                raise ScenarioError(f"{where}: expected 1 to 127 levels with their shares, got {len(levels)}")
+            bad = {level: share for level, share in levels.items() if not 0.0 <= share <= 1.0}
+            if bad:
+                raise ScenarioError(f"{where}: shares must lie in [0, 1], got {bad}")
+            total = math.fsum(levels.values())
+            if not abs(total - 1.0) <= SHARE_TOLERANCE:
+                raise ScenarioError(
+                    f"{where}: level shares must sum to 1 (within {SHARE_TOLERANCE:g}), got {total:g}: {dict(levels)}"
+                )
         if self.basket_value.mean <= 0.0:
             where = f"{path}.basket_value.mean" if path else "basket_value.mean"
             raise ScenarioError(f"{where} must be > 0 (currency); got {self.basket_value.mean}")
@@ -221,6 +238,9 @@ class SimulatorParams:
         seasonality: Calendar effects.
         behaviour: Population-wide dynamics constants.
         dynamics: Dynamics switches.
+        observe_attributes: Whether the observation holds the shoppers' attributes (one-hot
+            ``<attribute>=<level>`` columns). False: policies are blind to them, though what
+            correlates with them (behaviour, category) still leaks through.
     """
 
     segments: dict[str, SegmentParams]
@@ -232,6 +252,7 @@ class SimulatorParams:
     seasonality: SeasonalityParams = field(default_factory=SeasonalityParams)
     behaviour: BehaviourParams = field(default_factory=BehaviourParams)
     dynamics: DynamicsSwitches = field(default_factory=DynamicsSwitches)
+    observe_attributes: bool = False
 
     def check(self, path: str) -> None:
         for what, parts in (("segments", self.segments), ("catalogue", self.catalogue)):
@@ -241,6 +262,20 @@ class SimulatorParams:
             if len(parts) > 127:
                 raise ScenarioError(f"{where}: at most 127 entries are allowed, got {len(parts)}")
             check_shares(where, {name: part.share for name, part in parts.items()})
+        layouts = {
+            name: {a: tuple(levels) for a, levels in seg.attributes.items()} for name, seg in self.segments.items()
+        }
+        first_name, first = next(iter(layouts.items()))
+        for name, layout in layouts.items():
+            if layout != first:
+                where = f"{path}.segments" if path else "segments"
+                raise ScenarioError(
+                    f"{where}.{name}.attributes: every segment must give the same attributes and levels, in "
+                    f"the same order; {first_name} gives {first}, {name} gives {layout}"
+                )
+        if self.observe_attributes and not first:
+            where = f"{path}.observe_attributes" if path else "observe_attributes"
+            raise ScenarioError(f"{where}: true, but no segment has attributes to observe")
 
     @property
     def segment_names(self) -> tuple[str, ...]:
@@ -249,3 +284,9 @@ class SimulatorParams:
     @property
     def category_names(self) -> tuple[str, ...]:
         return tuple(self.catalogue)
+
+    @property
+    def attribute_levels(self) -> dict[str, tuple[str, ...]]:
+        """Each observable attribute's levels, in order (empty without attributes)."""
+        first = next(iter(self.segments.values()))
+        return {attribute: tuple(levels) for attribute, levels in first.attributes.items()}

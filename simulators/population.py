@@ -48,6 +48,7 @@ class _SegmentTables:
     mean: dict[str, NDArray[np.float64]]
     sd: dict[str, NDArray[np.float64]]
     scalar: dict[str, NDArray[np.float64]]
+    attribute_cumulative: tuple[NDArray[np.float64], ...] = ()  # per attribute, (n_segments, n_levels)
 
 
 def _cumulative(shares: list[float]) -> NDArray[np.float64]:
@@ -123,6 +124,10 @@ def _cached_tables(key: _ParamsKey) -> _SegmentTables:
         mean=mean,
         sd=sd,
         scalar=scalar,
+        attribute_cumulative=tuple(
+            np.stack([_cumulative(list(s.attributes[attribute].values())) for s in segments])
+            for attribute in params.attribute_levels
+        ),
     )
 
 
@@ -143,10 +148,12 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
         keys: ``(n,)`` uint64 stream keys.
 
     Returns:
-        Traits with ``(n,)`` arrays.
+        Traits with ``(n,)`` arrays, and ``attributes`` ``(n, n_attributes)``: each attribute's
+        level drawn by inverse CDF of the shopper's segment's level shares.
     """
     tables = _tables(params)
-    u = trait_uniforms(keys, _N_TRAIT_UNIFORMS)
+    # Attribute draws come after the others, so adding attributes changes no other trait (counter-based).
+    u = trait_uniforms(keys, _N_TRAIT_UNIFORMS + len(tables.attribute_cumulative))
     segment = np.searchsorted(tables.cumulative_share, u[_U_SEGMENT], side="right").astype(np.int8)
     category = np.searchsorted(tables.category_cumulative_share, u[_U_CATEGORY], side="right").astype(np.int8)
     normals: list[NDArray[np.float64]] = []
@@ -157,6 +164,10 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
         m, s = tables.mean[name][segment], tables.sd[name][segment]
         drawn[name] = m + s * z if name == "intent" else _draw_positive(m, s, z)
     scalar = {name: values[segment] for name, values in tables.scalar.items()}
+    attributes = np.zeros((segment.size, len(tables.attribute_cumulative)), dtype=np.int8)
+    for j, cumulative in enumerate(tables.attribute_cumulative):  # inverse CDF of the shopper's segment's shares
+        below = cumulative[segment] <= u[_N_TRAIT_UNIFORMS + j][:, None]
+        attributes[:, j] = np.minimum(below.sum(axis=1), cumulative.shape[1] - 1)
     return ShopperTraits(
         segment=segment,
         category=category,
@@ -174,6 +185,7 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
         margin=tables.margin[category],
         churn_logit=scalar["churn_logit"],
         review_rate=scalar["review_rate"],
+        attributes=attributes,
     )
 
 

@@ -44,6 +44,7 @@ class RolloutTotals:
         max_window_offers: Most offers each shopper got in any ``window_periods`` consecutive
             periods of this rollout (periods before it count towards windows that end in it).
         window_periods: The window of ``max_window_offers``: the contact cap's, or 4 without one.
+        attributes: ``(n_shoppers, n_attributes)`` level of each observable attribute.
     """
 
     profit: NDArray[np.float64]
@@ -62,6 +63,7 @@ class RolloutTotals:
     final_state: ShopperState | None = field(default=None, repr=False)
     max_window_offers: NDArray[np.int8] | None = None
     window_periods: int = 4
+    attributes: NDArray[np.int8] | None = None
 
 
 _SUMMED = MONEY_FIELDS
@@ -126,4 +128,5 @@ def rollout(
         final_state=state,
         max_window_offers=most,
         window_periods=window,
+        attributes=state.traits.attributes,
     )

@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 from discountsim.simulators import dynamics
-from discountsim.simulators.observation import calendar_features, observe_one, state_feature_caps
+from discountsim.simulators.observation import attribute_one_hot, calendar_features, observe_one, state_feature_caps
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import current_intent, initial_state, signals
 from discountsim.simulators.random_streams import N_SLOTS, Slot, period_uniforms
@@ -133,8 +133,15 @@ class SingleShopper:
         _, rows, i, self._ahead = self._queue.pop(0)
         state = rows.row(i)
         self.state = state
-        self._category_row = self._one_hot[state.traits.category]
+        self._category_row = self._one_hot[state.traits.category] + self._attribute_row(state)
         return self.observation()
+
+    def _attribute_row(self, state: ShopperState) -> list[float]:
+        """The shopper's attribute columns of the observation (none unless the scenario observes them)."""
+        if not self.params.observe_attributes:
+            return []
+        levels = np.asarray(state.traits.attributes, dtype=np.int8).reshape(1, -1)
+        return attribute_one_hot(self.params, levels)[0].tolist()
 
     @property
     def prepared(self) -> int:

@@ -66,6 +66,8 @@ class ShopperTraits:
         margin: m of the preferred category, fraction of list price.
         churn_logit: logit of the base weekly churn probability.
         review_rate: probability of a review after a purchase.
+        attributes: ``(n, n_attributes)`` ``int8`` level index of each observable attribute
+            (``SimulatorParams.attribute_levels``); ``(n, 0)`` without attributes.
     """
 
     segment: NDArray[np.int8]
@@ -84,6 +86,7 @@ class ShopperTraits:
     margin: Array
     churn_logit: Array
     review_rate: Array
+    attributes: NDArray[np.int8]
 
 
 @dataclass

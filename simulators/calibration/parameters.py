@@ -328,7 +328,7 @@ def clip_to_schema(scenario: dict[str, Any]) -> list[str]:
     trait_types = {f.name: f.type for f in dataclasses.fields(SegmentParams)}
     for name, segment in scenario["segments"].items():
         for key, value in segment.items():
-            if isinstance(value, dict):  # a trait's {mean, sd}; the field's type is a string (annotations)
+            if isinstance(value, dict) and "mean" in value:  # a trait's {mean, sd} (the type is a string)
                 ranges = _ranges(NormalTrait if str(trait_types.get(key)) == "NormalTrait" else PositiveTrait)
                 for part in ("mean", "sd"):
                     value[part] = _clip(f"segments.{name}.{key}.{part}", value[part], ranges[part], clipped)

@@ -43,7 +43,7 @@ def _exact(churn: bool = True, segments: list[str] | None = None) -> dict:
             s["share"] /= total
     for seg in d["segments"].values():
         for key, value in seg.items():
-            if isinstance(value, dict) and key != "basket_value":
+            if isinstance(value, dict) and "sd" in value and key != "basket_value":
                 value["sd"] = 0.0
     d["behaviour"]["intent_shock_sd"] = 0.0
     d["dynamics"]["churn"] = churn
