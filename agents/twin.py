@@ -371,6 +371,10 @@ class TwinPolicy(DiscountPolicy):
             browse=zeros,
             cart=zeros,
             purchased_last=zeros,
+            weeks_seen=zeros + 1.0,
+            offer_weeks=zeros,
+            purchases_seen=zeros,
+            offer_purchases=zeros,
         )
 
     def _planned_values(self, category, margin, basket, weights) -> NDArray[np.float64]:

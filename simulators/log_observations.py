@@ -33,7 +33,7 @@ START_SAMPLE = 10_000
 
 def _start(params: SimulatorParams, n: int):
     sample = initial_state(params, spawn_keys(np.random.default_rng(0), START_SAMPLE))
-    fields = ("recency", "frequency", "monetary", "tenure", "reviews", "avg_discount")
+    fields = ("recency", "frequency", "monetary", "tenure", "reviews", "avg_discount", "weeks_seen", "purchases_seen")
     medians = {f: float(np.median(getattr(sample, f))) for f in fields}
     template = initial_state(params, spawn_keys(np.random.default_rng(1), n))
     return template, medians
@@ -108,6 +108,10 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
     reviews = np.full(n, start["reviews"])  # reviews written before the log are not in it
     last_discount, purchased_last = np.zeros(n), np.zeros(n)
     offer_history = np.zeros(n, dtype=np.uint8)
+    response = params.behaviour.response_memory
+    weeks_seen = np.full(n, start["weeks_seen"])
+    purchases_seen = np.full(n, start["purchases_seen"])
+    offer_weeks, offer_purchases = np.zeros(n), np.zeros(n)
     browse, cart = grid("browse"), grid("cart")
     obs = np.empty((n, horizon, len(feature_names(params))), dtype=np.float32)
     for t in range(horizon):
@@ -126,6 +130,10 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
             browse=browse[:, t],
             cart=cart[:, t],
             purchased_last=purchased_last,
+            weeks_seen=weeks_seen,
+            offer_weeks=offer_weeks,
+            purchases_seen=purchases_seen,
+            offer_purchases=offer_purchases,
         )
         obs[:, t] = observe(params, state)
         # The simulator's updates of the observable history (transition._settle), from the logged week.
@@ -139,6 +147,10 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
         offer_history = ((offer_history << 1) | (d > 0)).astype(np.uint8) & np.uint8(0xFF)
         reviews = reviews + reviews_seen[:, t]
         purchased_last = bought.astype(np.float64)
+        weeks_seen = response * weeks_seen + 1.0
+        offer_weeks = response * offer_weeks + (d > 0)
+        purchases_seen = response * purchases_seen + bought
+        offer_purchases = response * offer_purchases + (bought & (d > 0))
     margin = np.array([params.catalogue[c].margin for c in names])[category][:, None]
     profit = basket * (margin - discount) - params.offer_cost * (discount > 0)
     out = pd.DataFrame(obs.reshape(n * horizon, -1), columns=feature_names(params))

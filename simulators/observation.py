@@ -38,6 +38,15 @@ BASE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("week_cos", -1.0, 1.0, "cos(2 pi week / 52)"),
     ("holiday", 0.0, 1.0, "proximity of a holiday (public calendar)"),
 )
+RESPONSE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
+    ("offer_response", 0.0, 1.0, "smoothed purchases in weeks with an offer / (smoothed such weeks + 1)"),
+    ("plain_response", 0.0, 1.0, "smoothed purchases in weeks without an offer / (smoothed such weeks + 1)"),
+    ("offer_rate", 0.0, 1.0, "smoothed weeks with an offer / smoothed weeks"),
+)
+"""The response history, last in the observation when the scenario has ``observe_responses``.
+
+Counts are smoothed with ``BehaviourParams.response_memory``; the +1 in each denominator shrinks a
+rate seen over few weeks towards 0 (a shopper never offered has ``offer_response`` 0, not 0/0)."""
 _COLUMN = {f[0]: j for j, f in enumerate(BASE_FEATURES)}
 _CALENDAR = ("week_sin", "week_cos", "holiday")  # the columns of ``_calendar``, in this order
 _CALENDAR_COLUMNS = slice(_COLUMN[_CALENDAR[0]], _COLUMN[_CALENDAR[-1]] + 1)
@@ -55,11 +64,26 @@ def attribute_columns(params: SimulatorParams) -> tuple[str, ...]:
     return tuple(f"{a}={level}" for a, levels in params.attribute_levels.items() for level in levels)
 
 
+def response_columns(params: SimulatorParams) -> tuple[str, ...]:
+    """The response-history columns of the observation (``RESPONSE_FEATURES``), or none."""
+    return tuple(f[0] for f in RESPONSE_FEATURES) if params.observe_responses else ()
+
+
+def response_features(state: ShopperState) -> list[Any]:
+    """``RESPONSE_FEATURES`` of each shopper (arrays), or of one shopper (Python floats), in order."""
+    plain_weeks = state.weeks_seen - state.offer_weeks
+    return [
+        state.offer_purchases / (state.offer_weeks + 1.0),
+        (state.purchases_seen - state.offer_purchases) / (plain_weeks + 1.0),
+        state.offer_weeks / state.weeks_seen,
+    ]
+
+
 def feature_names(params: SimulatorParams) -> tuple[str, ...]:
     """Column names of ``observe``'s output: base features, one ``category=<name>`` per category,
-    then the attribute columns (``attribute_columns``)."""
+    the attribute columns (``attribute_columns``), then the response history (``response_columns``)."""
     categories = tuple(f"category={c}" for c in params.category_names)
-    return tuple(f[0] for f in BASE_FEATURES) + categories + attribute_columns(params)
+    return tuple(f[0] for f in BASE_FEATURES) + categories + attribute_columns(params) + response_columns(params)
 
 
 def attribute_one_hot(params: SimulatorParams, attributes: NDArray[np.int8]) -> NDArray[np.float32]:
@@ -76,7 +100,7 @@ def attribute_one_hot(params: SimulatorParams, attributes: NDArray[np.int8]) -> 
 
 def feature_bounds(params: SimulatorParams) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Lower and upper bounds of every feature, ``(n_features,)`` float32 each."""
-    k = len(params.catalogue) + len(attribute_columns(params))
+    k = len(params.catalogue) + len(attribute_columns(params)) + len(response_columns(params))
     low = np.array([f[1] for f in BASE_FEATURES] + [0.0] * k, dtype=np.float32)
     high = np.array([f[2] for f in BASE_FEATURES] + [1.0] * k, dtype=np.float32)
     return low, high
@@ -150,7 +174,8 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     n = state.n_shoppers
     n_base = len(BASE_FEATURES)
     n_categories = len(params.catalogue)
-    obs = np.zeros((n, n_base + n_categories + len(attribute_columns(params))), dtype=np.float32)
+    n_attributes = len(attribute_columns(params))
+    obs = np.zeros((n, len(feature_names(params))), dtype=np.float32)
     features = state_features(state)
     for name, cap in zip(_STATE_NAMES, state_feature_caps(params), strict=True):
         j, values = _COLUMN[name], features[name]
@@ -161,7 +186,13 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
     obs[:, _N_STATE:n_base] = calendar_features(params, state.t)
     obs[np.arange(n), n_base + state.traits.category] = 1.0
     if params.observe_attributes:
-        obs[:, n_base + n_categories :] = attribute_one_hot(params, state.traits.attributes)
+        obs[:, n_base + n_categories : n_base + n_categories + n_attributes] = attribute_one_hot(
+            params, state.traits.attributes
+        )
+    if params.observe_responses:
+        start = n_base + n_categories + n_attributes
+        for j, values in enumerate(response_features(state)):
+            obs[:, start + j] = values
     return obs
 
 
@@ -170,8 +201,8 @@ def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[
 
     Args:
         caps: ``state_feature_caps(params)``.
-        rest: The calendar features of the shopper's period, its one-hot category, then its
-            attribute columns (``attribute_one_hot``).
+        rest: The calendar features of the shopper's period, its one-hot category, its attribute
+            columns (``attribute_one_hot``), then its ``response_features`` if observed.
 
     Returns:
         ``(n_features,)`` float32, equal to the shopper's row of ``observe``.

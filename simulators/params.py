@@ -180,6 +180,10 @@ class BehaviourParams:
         cart_offset: Logit offset of the cart-add probability: P = sigmoid(intent + offset).
         history_memory: Weight of the old value in the frequency, monetary and average-discount
             moving averages that the marketer observes.
+        response_memory: Weight of the old value in the smoothed counts of weeks, weeks with an
+            offer, and purchases in each, behind the observation's response history
+            (``SimulatorParams.observe_responses``); slower than ``history_memory``, so that a
+            shopper's response to offers is judged over months rather than weeks.
     """
 
     intent_shock_sd: float = num(0.4, 0.0, 5.0)
@@ -194,6 +198,7 @@ class BehaviourParams:
     browse_offset: float = num(2.0, -20.0, 20.0)
     cart_offset: float = num(0.5, -20.0, 20.0)
     history_memory: float = num(0.9, 0.0, 1.0)
+    response_memory: float = num(0.97, 0.0, 1.0, hi_open=True)
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,11 @@ class SimulatorParams:
         observe_attributes: Whether the observation holds the shoppers' attributes (one-hot
             ``<attribute>=<level>`` columns). False: policies are blind to them, though what
             correlates with them (behaviour, category) still leaks through.
+        observe_responses: Whether the observation holds each shopper's response history: its
+            smoothed purchase rate in weeks with an offer, in weeks without, and the share of weeks
+            it was offered something (``observation.RESPONSE_FEATURES``). What a shop's CRM can
+            compute from its own logs; it tells deal seekers (buy when offered) from loyal
+            regulars (buy anyway) and sleeping dogs (offers do not lift them).
     """
 
     segments: dict[str, SegmentParams]
@@ -253,6 +263,7 @@ class SimulatorParams:
     behaviour: BehaviourParams = field(default_factory=BehaviourParams)
     dynamics: DynamicsSwitches = field(default_factory=DynamicsSwitches)
     observe_attributes: bool = False
+    observe_responses: bool = False
 
     def check(self, path: str) -> None:
         for what, parts in (("segments", self.segments), ("catalogue", self.catalogue)):

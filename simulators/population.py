@@ -244,6 +244,11 @@ def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperS
         browse=np.zeros(n),
         cart=np.zeros(n),
         purchased_last=np.zeros(n),
+        # No record of offers before the simulation; purchases at the stationary rate, none in the lapse.
+        weeks_seen=np.full(n, 1.0 / (1.0 - behaviour.response_memory)),
+        offer_weeks=np.zeros(n),
+        purchases_seen=base_rate / (1.0 - behaviour.response_memory) * behaviour.response_memory**lapse,
+        offer_purchases=np.zeros(n),
     )
     draw_signals(params, state, period_uniforms(keys, np.full(n, -1, dtype=np.int64)))
     return state

@@ -21,7 +21,13 @@ from collections.abc import Callable
 
 import numpy as np
 from discountsim.simulators import dynamics
-from discountsim.simulators.observation import attribute_one_hot, calendar_features, observe_one, state_feature_caps
+from discountsim.simulators.observation import (
+    attribute_one_hot,
+    calendar_features,
+    observe_one,
+    response_features,
+    state_feature_caps,
+)
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import current_intent, initial_state, signals
 from discountsim.simulators.random_streams import N_SLOTS, Slot, period_uniforms
@@ -176,7 +182,8 @@ class SingleShopper:
         if state is None:
             raise RuntimeError("call reset() before observation()")
         calendar = self._ahead.calendar[state.t - self._ahead.t0]
-        return observe_one(state, self._caps, calendar + self._category_row)
+        responses = response_features(state) if self.params.observe_responses else []
+        return observe_one(state, self._caps, calendar + self._category_row + responses)
 
 
 def _batch_of_one(traits: ShopperTraits) -> ShopperTraits:

@@ -114,6 +114,10 @@ class ShopperState:
         browse: browse sessions in this period so far (a noisy signal of intent).
         cart: 1.0 when an item was added to the cart this period.
         purchased_last: 1.0 when the shopper bought in the previous period.
+        weeks_seen, offer_weeks: smoothed count of weeks, and of weeks with an offer
+            (``BehaviourParams.response_memory``).
+        purchases_seen, offer_purchases: smoothed count of purchases, and of purchases in weeks
+            with an offer (same memory).
     """
 
     key: NDArray[np.uint64]
@@ -136,6 +140,10 @@ class ShopperState:
     browse: Array
     cart: Array
     purchased_last: Array
+    weeks_seen: Array
+    offer_weeks: Array
+    purchases_seen: Array
+    offer_purchases: Array
 
     @property
     def n_shoppers(self) -> int:

@@ -243,6 +243,10 @@ def _settle(
         browse=state.browse,
         cart=state.cart,
         purchased_last=bought,
+        weeks_seen=behaviour.response_memory * state.weeks_seen + 1.0,
+        offer_weeks=behaviour.response_memory * state.offer_weeks + as_float(offered),
+        purchases_seen=behaviour.response_memory * state.purchases_seen + bought,
+        offer_purchases=behaviour.response_memory * state.offer_purchases + as_float(offered & purchased),
     )
     outcome = Outcome(
         discount=d,

@@ -19,7 +19,7 @@ def _scenarios():
         "holiday_season": load_scenario("holiday_season"),
         "reference_heavy": load_scenario("reference_heavy"),
         "churny": scenario_with(segments={name: {"churn_rate": 0.25} for name in base.segments}),
-        "observed_attributes": scenario_with(observe_attributes=True),
+        "observed_attributes": scenario_with(observe_attributes=True, observe_responses=True),
         "win_back": load_scenario("win_back"),
         "no_dynamics": scenario_with(
             dynamics={"reference_effects": False, "fatigue": False, "stockpiling": False, "churn": False}
