@@ -182,6 +182,62 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         return self.last
 
 
+class LagrangianBudgetCallback(BaseCallback):
+    """Meet a promotion budget on average by pricing spend into the reward (a Lagrangian relaxation).
+
+    As PPO-Lagrangian does for cost constraints (Ray, Achiam & Amodei 2019, "Benchmarking Safe
+    Exploration in Deep RL"; OmniSafe's and Safety-Gymnasium's baselines), the constraint
+    E[spend per shopper-week] <= b gets a dual variable lam >= 0: the training reward is
+    ``profit - lam * promotion_cost`` (``ShopperVecEnv.cost_multiplier``), and after every rollout
+    lam takes a projected gradient step on the measured violation,
+    ``lam <- max(0, lam + dual_lr * (spend / b - 1))``, so it rises while the policy overspends and
+    falls back when it underspends. The policy then learns where spend buys the most profit.
+
+    Args:
+        budget_per_shopper_week: b, the budget per shopper and week (currency); a population's
+            weekly budget B over N shoppers is b = B / N.
+        dual_lr: Step size of the dual update, per unit of relative violation.
+        initial_multiplier: lam at the start.
+    """
+
+    def __init__(
+        self,
+        budget_per_shopper_week: float,
+        dual_lr: float = 0.5,
+        initial_multiplier: float = 0.0,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__(verbose)
+        for name, value in (("budget_per_shopper_week", budget_per_shopper_week), ("dual_lr", dual_lr)):
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
+                raise ValueError(f"lagrangian.{name}: expected a finite amount > 0, got {value!r}")
+        if not (math.isfinite(initial_multiplier) and initial_multiplier >= 0.0):
+            raise ValueError(f"lagrangian.initial_multiplier: expected a finite value >= 0, got {initial_multiplier!r}")
+        self.budget = float(budget_per_shopper_week)
+        self.dual_lr = float(dual_lr)
+        self.multiplier = float(initial_multiplier)
+        self.history: list[dict[str, float]] = []  # per rollout: timesteps, spend per shopper-week, multiplier
+
+    def _on_training_start(self) -> None:
+        self.training_env.env_method("take_spend", indices=[0])  # start counting now
+        self.training_env.set_attr("cost_multiplier", self.multiplier)
+
+    def _on_step(self) -> bool:
+        return True
+
+    def _on_rollout_end(self) -> None:
+        spent, shopper_weeks = self.training_env.env_method("take_spend", indices=[0])[0]
+        if not shopper_weeks:
+            return
+        spend = spent / shopper_weeks
+        self.multiplier = max(0.0, self.multiplier + self.dual_lr * (spend / self.budget - 1.0))
+        self.training_env.set_attr("cost_multiplier", self.multiplier)
+        self.history.append({"timesteps": float(self.num_timesteps), "spend": spend, "multiplier": self.multiplier})
+        self.logger.record("constraint/spend_per_shopper_week", spend)
+        self.logger.record("constraint/budget_per_shopper_week", self.budget)
+        self.logger.record("constraint/budget_multiplier", self.multiplier)
+
+
 def next_multiple(timesteps: int, every: int) -> int:
     """The first multiple of ``every`` after ``timesteps``."""
     return (int(timesteps) // every + 1) * every

@@ -51,6 +51,12 @@ class ShopperVecEnv(VecEnv):
         contact_cap: At most ``max_offers`` offers per shopper in any ``window`` periods
             (``simulators.ContactCap`` or ``{max_offers: k, window: w}``): an offer the cap forbids
             is not sent, whatever the action (the evaluator projects the same way). None: no cap.
+
+    Attributes:
+        cost_multiplier: Lagrange multiplier on promotion spend: the reward is
+            ``(profit - cost_multiplier * promotion_cost) * reward_scale``. 0 (the default) is the
+            plain profit; ``agents.callbacks.LagrangianBudgetCallback`` raises it while spend
+            exceeds a budget. Set it with ``set_attr("cost_multiplier", value)``.
     """
 
     def __init__(
@@ -84,6 +90,8 @@ class ShopperVecEnv(VecEnv):
         self._entropy = np.random.default_rng()
         self._state: ShopperState | None = None
         self._actions: NDArray | None = None
+        self.cost_multiplier = 0.0
+        self._spent, self._shopper_weeks = 0.0, 0
         if seed is not None:
             self.seed(seed)
 
@@ -116,7 +124,14 @@ class ShopperVecEnv(VecEnv):
         terminated = outcome.churned
         truncated = (self._state.t >= self.horizon) & ~terminated
         dones = terminated | truncated
-        rewards = (outcome.profit * self.reward_scale).astype(np.float32)
+        self._spent += float(outcome.promotion_cost.sum())
+        self._shopper_weeks += self.num_envs
+        if self.cost_multiplier:
+            rewards = ((outcome.profit - self.cost_multiplier * outcome.promotion_cost) * self.reward_scale).astype(
+                np.float32
+            )
+        else:
+            rewards = (outcome.profit * self.reward_scale).astype(np.float32)
         infos = step_infos(outcome)
         obs = observe(self.params, self._state)
         if dones.any():
@@ -126,6 +141,12 @@ class ShopperVecEnv(VecEnv):
             self._state = reset_where(self.params, self._state, dones, self._sequences.advance(dones))
             obs[dones] = observe(self.params, self._state.take(dones))
         return obs, rewards, dones, infos
+
+    def take_spend(self) -> tuple[float, int]:
+        """Promotion spend (currency) and shopper-weeks stepped since the last call; resets both."""
+        taken = (self._spent, self._shopper_weeks)
+        self._spent, self._shopper_weeks = 0.0, 0
+        return taken
 
     def close(self) -> None:
         self._state = None

@@ -208,6 +208,16 @@ JOB_SCHEMAS: dict[str, Record] = {
             "resume": Bool(),
             "progress_bar": Bool(),
             "evaluation": _EVALUATION,
+            "lagrangian": Optional(
+                Record(
+                    {
+                        "budget_per_shopper_week": Num(0.0, lo_open=True),
+                        "dual_lr": Num(0.0, lo_open=True),
+                        "initial_multiplier": Num(0.0),
+                    },
+                    required=("budget_per_shopper_week",),
+                )
+            ),
         },
         required=("simulator", "agent", "env", "seed", "total_timesteps", "checkpoint_every", "evaluation"),
         ignored=_IGNORED,

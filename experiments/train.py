@@ -27,7 +27,13 @@ from typing import Any
 
 import hydra
 from discountsim.agents import ALGORITHMS, evaluate, load_policy, save_policy
-from discountsim.agents.callbacks import SHOP_METRICS, RolloutScheduleCallback, ShopMetricsCallback, log_shop_metrics
+from discountsim.agents.callbacks import (
+    SHOP_METRICS,
+    LagrangianBudgetCallback,
+    RolloutScheduleCallback,
+    ShopMetricsCallback,
+    log_shop_metrics,
+)
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3, saved_timesteps
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
@@ -179,6 +185,11 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         raise DiscountSimInputError(
             f"agent.name: {cfg.agent.name!r} has an algorithm block but is not one of {sorted(ALGORITHMS)}"
         )
+    if not sb3 and cfg.get("lagrangian") is not None:
+        raise DiscountSimInputError(
+            f"lagrangian: prices spend into an SB3 agent's training reward; agent {cfg.agent.name!r} is not trained "
+            "by SB3 (run it under a budget with evaluate's budget_per_period instead)"
+        )
     meta = run_metadata(cfg, params)
     finished = run / (MODEL_FILE if sb3 else POLICY_FILE)
     checkpoints = run / "checkpoints"
@@ -230,7 +241,17 @@ def _evaluate(cfg: DictConfig, params: SimulatorParams, policy: Any) -> dict[str
         oracle,
         contact_cap=_contact_cap(cfg),
     )
-    return {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
+    metrics = {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
+    lagrangian = cfg.get("lagrangian")
+    if lagrangian is not None:  # did the learner meet its budget on average, without any projection?
+        budget = float(lagrangian.budget_per_shopper_week)
+        spend = float(metrics["promotion_cost"]) / int(evaluation.horizon)
+        metrics |= {
+            "budget_per_shopper_week": budget,
+            "spend_per_shopper_week": spend,
+            "over_budget": spend / budget - 1,
+        }
+    return metrics
 
 
 def _write_metrics(
@@ -313,6 +334,15 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
             contact_cap=_contact_cap(cfg),
         ),
     ]
+    lagrangian = cfg.get("lagrangian")
+    if lagrangian is not None:
+        callbacks.append(
+            LagrangianBudgetCallback(
+                float(lagrangian.budget_per_shopper_week),
+                float(lagrangian.get("dual_lr", 0.5)),
+                float(lagrangian.get("initial_multiplier", 0.0)),
+            )
+        )
     learn(
         model,
         int(cfg.total_timesteps),  # rounded up to whole rollouts, and said so in the log

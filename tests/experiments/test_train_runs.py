@@ -241,3 +241,30 @@ def test_an_agent_trained_under_a_contact_cap_is_evaluated_under_it(tmp_path, mo
     assert [(c.max_offers, c.window) for c in caps] == [(1, 4)]  # TensorBoard's shop/ scalars too
     with pytest.raises(Exception, match=r"agent\.env\.contact_cap\.max_offers: expected an integer >= 1, got -1"):
         train(_cfg([*TINY, "+agent.env.contact_cap={max_offers:-1}"]), tmp_path / "bad")
+
+
+def test_a_lagrangian_budget_raises_its_multiplier_while_the_agent_overspends(tmp_path, monkeypatch) -> None:
+    from discountsim.agents.callbacks import LagrangianBudgetCallback
+
+    seen: list[LagrangianBudgetCallback] = []
+    original = LagrangianBudgetCallback._on_training_start
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        seen.append(self)
+        original(self)
+
+    monkeypatch.setattr(LagrangianBudgetCallback, "_on_training_start", spy)
+    budget = "+lagrangian={budget_per_shopper_week:0.001,dual_lr:0.5}"  # far below any spend: always violated
+    train(_cfg([*TINY, budget]), tmp_path)
+    (callback,) = seen
+    steps = [h["multiplier"] for h in callback.history]
+    assert len(steps) == 3 and steps == sorted(steps) and steps[0] > 0.0  # one dual step per rollout, upwards
+    for h, before in zip(callback.history, [0.0, *steps[:-1]], strict=True):
+        assert h["multiplier"] == pytest.approx(before + 0.5 * (h["spend"] / 0.001 - 1.0))
+    env = callback.training_env
+    assert env.get_attr("cost_multiplier", indices=[0])[0] == steps[-1]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["budget_per_shopper_week"] == 0.001
+    assert metrics["over_budget"] == pytest.approx(metrics["spend_per_shopper_week"] / 0.001 - 1.0)
+    with pytest.raises(Exception, match=r"lagrangian: prices spend into an SB3 agent's training reward"):
+        train(_cfg([*HAND_WRITTEN, budget]), tmp_path / "hand")
