@@ -6,6 +6,7 @@
     discountsim benchmark identification [...]   # what a log identifies, on exact worlds (identification_benchmark.py)
     discountsim benchmark abtest [...]           # A/B tests graded against the simulator (abtest_benchmark.py)
     discountsim benchmark ope [...]              # off-policy estimators graded against the truth (ope_benchmark.py)
+    discountsim benchmark constraints [...]      # budget, contact cap and fairness: cost and whether they hold
 
 Prints, for the bare simulator at N = 100 000 (transition alone, and with the observation),
 for ``ShopperVecEnv`` at N = 1 024 with random actions, and for ``DiscountSim/Shopper-v0`` and
@@ -145,9 +146,14 @@ def main(argv: list[str] | None = None) -> dict[str, float] | object:
         from discountsim.experiments import abtest_benchmark
 
         return abtest_benchmark.main(argv[1:])
+    if argv[:1] == ["constraints"]:
+        from discountsim.experiments import constraints_benchmark
+
+        return constraints_benchmark.main(argv[1:])
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
-        epilog="other benchmarks: discountsim benchmark {policies,calibration,identification,abtest,ope} --help",
+        epilog="other benchmarks: discountsim benchmark "
+        "{policies,calibration,identification,abtest,ope,constraints} --help",
     )
     parser.add_argument("--n-sim", type=cli_int(1), default=100_000, help="shoppers in the bare-simulator run")
     parser.add_argument("--n-vec", type=cli_int(1), default=1024, help="shoppers (rows) in the VecEnv run")
