@@ -182,32 +182,43 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         return self.last
 
 
-class LagrangianBudgetCallback(BaseCallback):
+class LagrangianBudgetCallback(RolloutScheduleCallback):
     """Meet a promotion budget on average by pricing spend into the reward (a Lagrangian relaxation).
 
     As PPO-Lagrangian does for cost constraints (Ray, Achiam & Amodei 2019, "Benchmarking Safe
-    Exploration in Deep RL"; OmniSafe's and Safety-Gymnasium's baselines), the constraint
-    E[spend per shopper-week] <= b gets a dual variable lam >= 0: the training reward is
-    ``profit - lam * promotion_cost`` (``ShopperVecEnv.cost_multiplier``), and after every rollout
-    lam takes a projected gradient step on the measured violation,
-    ``lam <- max(0, lam + dual_lr * (spend / b - 1))``, so it rises while the policy overspends and
-    falls back when it underspends. The policy then learns where spend buys the most profit.
+    Exploration in Deep RL"; the Lagrangian baselines of OmniSafe and Safety-Gymnasium), the
+    constraint E[spend per shopper-week] <= b gets a dual variable lam >= 0. The training reward
+    is ``(profit - lam * promotion_cost) / (1 + lam)`` (``ShopperVecEnv.cost_multiplier``; the
+    division keeps its scale bounded however large lam grows, as OmniSafe does with the
+    advantages). Every ``every`` timesteps the policy's *deterministic* spend is measured on fixed
+    shoppers (what the evaluator will see; the sampled training actions spend more, through
+    exploration), and lam takes a projected gradient step on the relative violation,
+    ``lam <- max(0, lam + dual_lr * (spend / b - 1))``: it rises while the policy overspends and
+    falls back when it underspends, so the policy learns where spend buys the most profit.
 
     Args:
         budget_per_shopper_week: b, the budget per shopper and week (currency); a population's
             weekly budget B over N shoppers is b = B / N.
         dual_lr: Step size of the dual update, per unit of relative violation.
         initial_multiplier: lam at the start.
+        every: Timesteps between dual updates (at rollout boundaries).
+        scenario: The training scenario (the spend is measured on it).
+        n_shoppers, horizon, seed: The fixed shoppers the spend is measured on.
     """
 
     def __init__(
         self,
         budget_per_shopper_week: float,
-        dual_lr: float = 0.5,
+        dual_lr: float = 0.1,
         initial_multiplier: float = 0.0,
+        every: int = 32_768,
+        scenario: str | Path | SimulatorParams | dict[str, Any] = "default",
+        n_shoppers: int = 500,
+        horizon: int = 52,
+        seed: int = 54321,
         verbose: int = 0,
     ) -> None:
-        super().__init__(verbose)
+        super().__init__(every, "lagrangian.every", verbose)
         for name, value in (("budget_per_shopper_week", budget_per_shopper_week), ("dual_lr", dual_lr)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
                 raise ValueError(f"lagrangian.{name}: expected a finite amount > 0, got {value!r}")
@@ -216,20 +227,23 @@ class LagrangianBudgetCallback(BaseCallback):
         self.budget = float(budget_per_shopper_week)
         self.dual_lr = float(dual_lr)
         self.multiplier = float(initial_multiplier)
-        self.history: list[dict[str, float]] = []  # per rollout: timesteps, spend per shopper-week, multiplier
+        self.scenario, self.n_shoppers, self.horizon, self.seed = scenario, n_shoppers, horizon, seed
+        self._shoppers: EvaluationShoppers | None = None
+        self.history: list[dict[str, float]] = []  # per update: timesteps, deterministic spend, multiplier
 
     def _on_training_start(self) -> None:
-        self.training_env.env_method("take_spend", indices=[0])  # start counting now
+        super()._on_training_start()
         self.training_env.set_attr("cost_multiplier", self.multiplier)
 
-    def _on_step(self) -> bool:
-        return True
+    def spend(self) -> float:
+        """The model's deterministic promotion spend per shopper-week on the fixed shoppers (currency)."""
+        if self._shoppers is None:
+            self._shoppers = EvaluationShoppers.make(self.scenario, self.n_shoppers, self.horizon, self.seed, False)
+        totals = self._shoppers.run(self.model)
+        return float(totals.promotion_cost.mean()) / self.horizon
 
-    def _on_rollout_end(self) -> None:
-        spent, shopper_weeks = self.training_env.env_method("take_spend", indices=[0])[0]
-        if not shopper_weeks:
-            return
-        spend = spent / shopper_weeks
+    def on_schedule(self) -> None:
+        spend = self.spend()
         self.multiplier = max(0.0, self.multiplier + self.dual_lr * (spend / self.budget - 1.0))
         self.training_env.set_attr("cost_multiplier", self.multiplier)
         self.history.append({"timesteps": float(self.num_timesteps), "spend": spend, "multiplier": self.multiplier})

@@ -53,8 +53,8 @@ class ShopperVecEnv(VecEnv):
             is not sent, whatever the action (the evaluator projects the same way). None: no cap.
 
     Attributes:
-        cost_multiplier: Lagrange multiplier on promotion spend: the reward is
-            ``(profit - cost_multiplier * promotion_cost) * reward_scale``. 0 (the default) is the
+        cost_multiplier: Lagrange multiplier lam on promotion spend: the reward is
+            ``(profit - lam * promotion_cost) / (1 + lam) * reward_scale``. 0 (the default) is the
             plain profit; ``agents.callbacks.LagrangianBudgetCallback`` raises it while spend
             exceeds a budget. Set it with ``set_attr("cost_multiplier", value)``.
     """
@@ -91,7 +91,6 @@ class ShopperVecEnv(VecEnv):
         self._state: ShopperState | None = None
         self._actions: NDArray | None = None
         self.cost_multiplier = 0.0
-        self._spent, self._shopper_weeks = 0.0, 0
         if seed is not None:
             self.seed(seed)
 
@@ -124,10 +123,9 @@ class ShopperVecEnv(VecEnv):
         terminated = outcome.churned
         truncated = (self._state.t >= self.horizon) & ~terminated
         dones = terminated | truncated
-        self._spent += float(outcome.promotion_cost.sum())
-        self._shopper_weeks += self.num_envs
         if self.cost_multiplier:
-            rewards = ((outcome.profit - self.cost_multiplier * outcome.promotion_cost) * self.reward_scale).astype(
+            lam = self.cost_multiplier
+            rewards = ((outcome.profit - lam * outcome.promotion_cost) / (1.0 + lam) * self.reward_scale).astype(
                 np.float32
             )
         else:
@@ -141,12 +139,6 @@ class ShopperVecEnv(VecEnv):
             self._state = reset_where(self.params, self._state, dones, self._sequences.advance(dones))
             obs[dones] = observe(self.params, self._state.take(dones))
         return obs, rewards, dones, infos
-
-    def take_spend(self) -> tuple[float, int]:
-        """Promotion spend (currency) and shopper-weeks stepped since the last call; resets both."""
-        taken = (self._spent, self._shopper_weeks)
-        self._spent, self._shopper_weeks = 0.0, 0
-        return taken
 
     def close(self) -> None:
         self._state = None

@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     spend = float(alone.summary.loc[0, "promotion_cost"]) / args.horizon
     budget = args.budget_share * spend
     console.print(f"ppo spends {spend:.3f} {params.currency} per shopper-week; budget for ppo_lagrangian: {budget:.3f}")
-    dual = LagrangianBudgetCallback(budget)
+    dual = LagrangianBudgetCallback(budget, scenario=params, horizon=args.horizon)
     policies["ppo_lagrangian"] = train_sb3("ppo", params, args.timesteps, seed=args.train_seed, callback=dual)
     policies["oracle"] = OraclePolicy()
     free = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed)

@@ -214,6 +214,7 @@ JOB_SCHEMAS: dict[str, Record] = {
                         "budget_per_shopper_week": Num(0.0, lo_open=True),
                         "dual_lr": Num(0.0, lo_open=True),
                         "initial_multiplier": Num(0.0),
+                        "every": COUNT,
                     },
                     required=("budget_per_shopper_week",),
                 )

@@ -339,8 +339,11 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
         callbacks.append(
             LagrangianBudgetCallback(
                 float(lagrangian.budget_per_shopper_week),
-                float(lagrangian.get("dual_lr", 0.5)),
+                float(lagrangian.get("dual_lr", 0.1)),
                 float(lagrangian.get("initial_multiplier", 0.0)),
+                int(lagrangian.get("every", 32_768)),
+                params,
+                horizon=int(cfg.env.horizon),
             )
         )
     learn(
