@@ -2,7 +2,7 @@
 
     discountsim benchmark policies [--scenarios default reference_heavy myopic]
         [--algorithms ppo a2c dqn sac td3 recurrent_ppo] [--timesteps-scale 1.0]
-        [--n-eval 3000] [--seed 5] [--out benchmark-results]
+        [--n-eval 3000] [--seed 5] [--train-seeds 0 1 2] [--out benchmark-results]
 
 For each scenario: trains the supervised baseline (open loop, and closed loop unless
 ``--no-closed-loop``) and each SB3 agent with its tuned defaults (``conf/agent/*.yaml``, budget
@@ -12,7 +12,10 @@ one table per scenario and the checks the project claims (oracle >= every policy
 agent beats supervised and captures half of the oracle's incremental profit, and no SB3 agent's
 incremental-profit interval reaches below -1, except on ``myopic``; supervised beats
 uniform and rule_based; on ``myopic``, myopic oracle = oracle and supervised within 5 % of it),
-each marked as met or missed, and writes ``results.csv``, ``checks.csv`` and ``segments_<scenario>.csv``.
+each marked as met or missed, and writes ``results.csv`` (one row per policy and training seed),
+``checks.csv`` and ``segments_<scenario>_seed<k>.csv``. With several ``--train-seeds``, every
+policy is trained once per seed and the tables and checks use each policy's mean over seeds, with
+a Student-t interval over seeds.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from discountsim.agents import ALGORITHMS, agent_config, evaluate_lineup
 from discountsim.agents.storage import write_csv
@@ -29,6 +33,7 @@ from discountsim.experiments.tables import print_leaderboard
 from discountsim.simulators import load_scenario
 from discountsim.simulators.planning import coverage
 from rich.console import Console
+from scipy import stats
 
 
 def _checks(scenario: str, summary: pd.DataFrame, algorithms: list[str]) -> list[tuple[str, bool, str]]:
@@ -93,6 +98,35 @@ def _shares(row: pd.DataFrame, policy: str) -> str:
     return f"{r['oracle_share']:.1%} of its profit; {incremental:.1%}{interval} of its incremental profit"
 
 
+def over_seeds(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Each policy's metrics as their mean over training seeds, with a Student-t interval over seeds.
+
+    The intervals of ``incremental_profit``, ``uplift_captured`` and ``profit`` become intervals over
+    seeds (what a researcher can expect from another training run); policies that do not train
+    (the same in every seed) keep their paired intervals over shoppers. ``seeds`` counts the runs.
+    """
+    rows = []
+    for policy, group in runs.groupby("policy", sort=False):
+        row = group.mean(numeric_only=True).to_dict()
+        row["policy"], row["seeds"] = policy, len(group)
+        for metric in ("profit", "incremental_profit", "uplift_captured"):
+            values = group[metric].to_numpy(dtype=float)
+            if len(values) > 1 and values.std(ddof=1) > 0.0:
+                half = (
+                    float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1))
+                    * values.std(ddof=1)
+                    / np.sqrt(len(values))
+                )
+                row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = values.mean() - half, values.mean() + half
+            else:
+                row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = (
+                    group[f"{metric}_ci_low"].mean(),
+                    group[f"{metric}_ci_high"].mean(),
+                )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--scenarios", nargs="+", type=cli_scenario, default=["default", "reference_heavy", "myopic"])
@@ -104,6 +138,13 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--horizon", type=cli_int(1), default=52)
     parser.add_argument("--seed", type=cli_int(0, SEED_MAX), default=5, help="seed of the evaluation shoppers")
     parser.add_argument("--no-closed-loop", dest="closed_loop", action="store_false")
+    parser.add_argument(
+        "--train-seeds",
+        nargs="+",
+        type=cli_int(0, SEED_MAX),
+        default=[0],
+        help="training seeds; with several, every trained policy is reported as its mean over seeds",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)
     console = Console(width=140)
@@ -111,29 +152,38 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     for scenario in args.scenarios:
         params = load_scenario(scenario)
         timesteps = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in args.algorithms}
-        trained = build_lineup(
-            params,
-            timesteps,
-            seed=0,
-            supervised={"n_shoppers": 3000, "horizon": 26, "epochs": 30},
-            closed_loop={"n_shoppers": 2000, "horizon": 52, "retrain_every": 13, "epochs": 30}
-            if args.closed_loop
-            else None,
-            console=console,
-        )
-        lineup = evaluate_lineup(trained.policies, params, n_shoppers=args.n_eval, horizon=args.horizon, seed=args.seed)
-        seconds = trained.seconds
-        summary = lineup.summary.assign(train_seconds=[seconds.get(p, 0.0) for p in lineup.summary["policy"]])
+        per_seed = []
+        for train_seed in args.train_seeds:
+            trained = build_lineup(
+                params,
+                timesteps,
+                seed=train_seed,
+                supervised={"n_shoppers": 3000, "horizon": 26, "epochs": 30},
+                closed_loop={"n_shoppers": 2000, "horizon": 52, "retrain_every": 13, "epochs": 30}
+                if args.closed_loop
+                else None,
+                console=console,
+            )
+            lineup = evaluate_lineup(
+                trained.policies, params, n_shoppers=args.n_eval, horizon=args.horizon, seed=args.seed
+            )
+            seconds = trained.seconds
+            summary = lineup.summary.assign(
+                train_seconds=[seconds.get(p, 0.0) for p in lineup.summary["policy"]], train_seed=train_seed
+            )
+            per_seed.append(summary)
+            write_csv(args.out / f"segments_{scenario}_seed{train_seed}.csv", lineup.by_segment)
+        summary = per_seed[0] if len(per_seed) == 1 else over_seeds(pd.concat(per_seed, ignore_index=True))
         covered = coverage(params)
-        title = f"{scenario}: {args.n_eval:,} shoppers x {args.horizon} weeks"
+        seeds = "" if len(per_seed) == 1 else f"; trained policies: mean and interval over seeds {args.train_seeds}"
+        title = f"{scenario}: {args.n_eval:,} shoppers x {args.horizon} weeks{seeds}"
         print_leaderboard(summary, title, params.currency)
         if not covered.exact:
             console.print("The oracle is a reference here, not a bound: it approximates " + "; ".join(covered.gaps))
         for claim, met, figures in _checks(scenario, summary, args.algorithms):
             all_checks.append((scenario, claim, met, figures))
             console.print(f"  [{'green' if met else 'red'}]{'met' if met else 'MISSED'}[/] {claim}: {figures}")
-        frames.append(summary)
-        write_csv(args.out / f"segments_{scenario}.csv", lineup.by_segment)
+        frames.extend(per_seed)
     results = pd.concat(frames, ignore_index=True)
     write_csv(args.out / "results.csv", results)
     write_csv(args.out / "checks.csv", pd.DataFrame(all_checks, columns=["scenario", "claim", "met", "figures"]))

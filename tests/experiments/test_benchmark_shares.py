@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from discountsim.experiments.policy_benchmark import _checks
 
 
@@ -39,3 +40,34 @@ def test_benchmark_checks_report_the_uplift_captured() -> None:
     assert met and figures == "+5.00 [+4.00, +6.00]"
     met, figures = checks["dqn does not lose money: incremental-profit interval above -1"]
     assert not met and figures == "-0.50 [-1.50, +0.50]"
+
+
+def test_over_seeds_averages_trained_policies_with_a_t_interval_and_keeps_the_rest() -> None:
+    import numpy as np
+    from discountsim.experiments.policy_benchmark import over_seeds
+
+    rows = []
+    for seed, uplift in enumerate([0.2, 0.3, 0.4]):
+        for policy, value in (("ppo", uplift), ("oracle", 1.0)):
+            rows.append(
+                {
+                    "policy": policy,
+                    "train_seed": seed,
+                    "profit": 100 * value,
+                    "profit_ci_low": 0.0,
+                    "profit_ci_high": 1.0,
+                    "incremental_profit": 10 * value,
+                    "incremental_profit_ci_low": 10 * value - 1,
+                    "incremental_profit_ci_high": 10 * value + 1,
+                    "uplift_captured": value,
+                    "uplift_captured_ci_low": value - 0.05,
+                    "uplift_captured_ci_high": value + 0.05,
+                }
+            )
+    table = over_seeds(pd.DataFrame(rows)).set_index("policy")
+    half = 4.302652729911275 * 0.1 / np.sqrt(3)  # t(0.975, 2 dof) x sd of 0.2, 0.3, 0.4 / sqrt(3)
+    assert table.loc["ppo", "uplift_captured"] == pytest.approx(0.3) and table.loc["ppo", "seeds"] == 3
+    assert table.loc["ppo", "uplift_captured_ci_low"] == pytest.approx(0.3 - half)
+    assert table.loc["ppo", "incremental_profit_ci_high"] == pytest.approx(3.0 + 10 * half)
+    # The oracle does not train: the same in every seed, it keeps its interval over shoppers.
+    assert table.loc["oracle", "uplift_captured_ci_low"] == pytest.approx(0.95)
