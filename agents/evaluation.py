@@ -361,8 +361,8 @@ def evaluate_lineup(
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
     The one code path of the evaluator (``evaluate`` is a line-up of one): each policy's metrics
-    depend only on the policy, the scenario, ``n_shoppers``, ``horizon``, ``seed``, ``oracle`` and
-    ``budget_per_period``, not on which other policies are in the line-up.
+    depend only on the policy, the scenario, ``n_shoppers``, ``horizon``, ``seed``, ``oracle``,
+    ``budget_per_period`` and ``contact_cap``, not on which other policies are in the line-up.
 
     Args:
         policies: Label -> policy.
