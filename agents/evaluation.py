@@ -146,6 +146,7 @@ def evaluate(
     oracle: bool | PrivilegedPolicy = False,
     budget_per_period: float | None = None,
     contact_cap: ContactCap | dict[str, int] | None = None,
+    campaign_budget: float | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
 
@@ -170,10 +171,13 @@ def evaluate(
         contact_cap: At most ``max_offers`` offers per shopper in any ``window`` periods
             (``simulators.ContactCap`` or ``{max_offers: k, window: w}``), enforced by projection
             for the policy and the oracle alike; the summary reports whether it held. None: no cap.
+        campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency;
+            unspent money carries over, as in ``envs.CampaignEnv``), alone or with
+            ``budget_per_period`` (the tighter binds). None: none.
     """
     label = name or getattr(policy, "name", type(policy).__name__)
     lineup = evaluate_lineup(
-        {label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap
+        {label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap, campaign_budget
     )
     return lineup.evaluations[label]
 
@@ -357,6 +361,7 @@ def evaluate_lineup(
     oracle: bool | PrivilegedPolicy = True,
     budget_per_period: float | None = None,
     contact_cap: ContactCap | dict[str, int] | None = None,
+    campaign_budget: float | None = None,
 ) -> Lineup:
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
@@ -378,10 +383,13 @@ def evaluate_lineup(
         budget_per_period: Promotion budget for all shoppers together, renewed every period
             (currency), applied to every policy and the oracle alike; None: no budget.
         contact_cap: Contact cap applied to every policy and the oracle alike (see ``evaluate``).
+        campaign_budget: Budget for the whole horizon, applied alike (see ``evaluate``).
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
-    shoppers = EvaluationShoppers.make(scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap)
+    shoppers = EvaluationShoppers.make(
+        scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap, campaign_budget
+    )
     evaluations = {label: shoppers.evaluate(policy, label) for label, policy in policies.items()}
     return Lineup(
         pd.concat([e.summary for e in evaluations.values()], ignore_index=True),
@@ -410,6 +418,7 @@ class EvaluationShoppers:
         yardstick: The oracle the uplift is measured against, or None.
         reference: Per-shopper totals of the yardstick's run, or None.
         contact_cap: The contact cap every run is held to, or None.
+        campaign_budget: Promotion budget for the whole horizon (currency), or None.
     """
 
     params: SimulatorParams
@@ -421,6 +430,7 @@ class EvaluationShoppers:
     yardstick: PrivilegedPolicy | None
     reference: RolloutTotals | None
     contact_cap: ContactCap | None = None
+    campaign_budget: float | None = None
 
     @classmethod
     def make(
@@ -432,6 +442,7 @@ class EvaluationShoppers:
         oracle: bool | PrivilegedPolicy = True,
         budget_per_period: float | None = None,
         contact_cap: ContactCap | dict[str, int] | None = None,
+        campaign_budget: float | None = None,
     ) -> EvaluationShoppers:
         """Draw the shoppers, run no discount and the yardstick on them (arguments as ``evaluate_lineup``)."""
         params = load_scenario(scenario)
@@ -440,17 +451,28 @@ class EvaluationShoppers:
         seed = check_count("seed", seed, minimum=0)
         budget_per_period = check_budget_per_period(budget_per_period)
         cap = contact_cap_arg(contact_cap)
+        campaign = check_budget_per_period(campaign_budget, "campaign_budget")
         keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
-        baseline = rollout(params, keys, _no_discount, horizon, budget_per_period, contact_cap=cap)
+        baseline = rollout(
+            params, keys, _no_discount, horizon, budget_per_period, contact_cap=cap, campaign_budget=campaign
+        )
         yardstick = _yardstick(oracle, params)
-        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None, cap)
+        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None, cap, campaign)
         shoppers.reference = None if yardstick is None else shoppers.run(yardstick)
         return shoppers
 
     def run(self, policy: Any) -> RolloutTotals:
         """Per-shopper totals of ``policy`` on these shoppers."""
         rule = policy_rule(policy, self.params, len(self.keys), self.horizon, self.seed)
-        return rollout(self.params, self.keys, rule, self.horizon, self.budget_per_period, contact_cap=self.contact_cap)
+        return rollout(
+            self.params,
+            self.keys,
+            rule,
+            self.horizon,
+            self.budget_per_period,
+            contact_cap=self.contact_cap,
+            campaign_budget=self.campaign_budget,
+        )
 
     def evaluate(self, policy: Any, label: str) -> Evaluation:
         """``policy``'s evaluation against the shared no-discount and yardstick runs."""
@@ -465,8 +487,8 @@ class EvaluationShoppers:
         return evaluation
 
 
-def check_budget_per_period(budget_per_period: Any) -> float | None:
-    """``budget_per_period`` as a float, or None; a clear error naming it otherwise."""
+def check_budget_per_period(budget_per_period: Any, name: str = "budget_per_period") -> float | None:
+    """A budget (``budget_per_period`` or ``campaign_budget``) as a float, or None; an error naming it otherwise."""
     if budget_per_period is None:
         return None
     try:
@@ -474,9 +496,9 @@ def check_budget_per_period(budget_per_period: Any) -> float | None:
     except (TypeError, ValueError):
         value = float("nan")
     if isinstance(budget_per_period, bool) or not np.isfinite(value) or value < 0.0:
+        unit = "currency per period" if name == "budget_per_period" else "currency for the whole horizon"
         raise ValueError(
-            f"budget_per_period: expected null (no budget) or a finite amount >= 0 (currency per period), "
-            f"got {budget_per_period!r}"
+            f"{name}: expected null (no budget) or a finite amount >= 0 ({unit}), got {budget_per_period!r}"
         )
     return value
 

@@ -28,6 +28,7 @@ from discountsim.simulators import (
     spawn_keys,
     transition,
 )
+from discountsim.simulators.budget import budget_left
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.errors import DiscountSimInputError
 from gymnasium import spaces
@@ -56,6 +57,9 @@ class CampaignEnv(gym.Env):
         horizon: Periods in the campaign.
         campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency);
             None: 2 per shopper.
+        budget_per_period: Also cap each period's spend at this amount (currency; unspent money
+            still carries over in the campaign budget), as ``agents.evaluate`` does; None: no cap.
+            Each period's money is ``simulators.budget.budget_left``, the same for both.
         reward_scale: Multiplier applied to the profit; None: 1 / n_shoppers (profit per shopper).
         recency_cuts: Weeks-since-purchase bounds of the recency tiers.
         render_mode: None or ``"ansi"``.
@@ -72,6 +76,7 @@ class CampaignEnv(gym.Env):
         reward_scale: float | None = None,
         recency_cuts: tuple[float, float] = (4.0, 13.0),
         render_mode: str | None = None,
+        budget_per_period: float | None = None,
     ) -> None:
         self.render_mode = render_mode_arg(render_mode, self.metadata["render_modes"])
         self.n_shoppers = check_count("n_shoppers", n_shoppers)
@@ -90,6 +95,17 @@ class CampaignEnv(gym.Env):
             raise DiscountSimInputError(
                 f"campaign_budget: expected None or a finite amount >= 0 (currency), got {campaign_budget!r}"
             )
+        if budget_per_period is not None and not (
+            isinstance(budget_per_period, numbers.Real)
+            and not isinstance(budget_per_period, bool)
+            and math.isfinite(budget_per_period)
+            and budget_per_period >= 0
+        ):
+            raise DiscountSimInputError(
+                "budget_per_period: expected None or a finite amount >= 0 (currency per period), "
+                f"got {budget_per_period!r}"
+            )
+        self.budget_per_period = None if budget_per_period is None else float(budget_per_period)
         self.reward_scale = 1.0 / self.n_shoppers if reward_scale is None else scale_arg("reward_scale", reward_scale)
         self.cohorts = CohortMap(self.params, _recency_cuts(recency_cuts))
         self.actions = DiscountActions(self.params.d_max, "continuous", width=self.cohorts.n_cohorts)
@@ -128,7 +144,8 @@ class CampaignEnv(gym.Env):
             raise RuntimeError("call reset() before step()")
         by_cohort = self.actions.to_discount(action)
         cohort = self.cohorts.assign(self._shopper_obs)
-        self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget_left=self._budget_left)
+        money = budget_left(self.budget_per_period, self._budget_left)
+        self._state, outcome = transition(self.params, self._state, by_cohort[cohort], budget_left=money)
         self._shopper_obs = observe(self.params, self._state)
         spent = float(outcome.promotion_cost.sum())
         self._budget_left = max(self._budget_left - spent, 0.0)

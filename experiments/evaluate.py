@@ -77,6 +77,7 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
             bool(cfg.oracle),
             budget_per_period=budget_per_period,
             contact_cap=contact_cap,
+            campaign_budget=cfg.get("campaign_budget"),
         )
         if contact_cap is not None:
             held = lineup.summary["contact_cap_held"] == 1.0

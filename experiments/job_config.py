@@ -233,6 +233,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "seed": SEED,
             "oracle": Bool(),
             "budget_per_period": Optional(Num(0.0)),
+            "campaign_budget": Optional(Num(0.0)),
             "contact_cap": CONTACT_CAP,
         },
         required=("policies", "n_shoppers", "horizon", "seed"),

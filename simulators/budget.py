@@ -6,9 +6,10 @@ once the next cost would exceed what is left, later shoppers get nothing. This i
 budget lasts" coupon pools behave, and it guarantees that spending never exceeds the budget.
 
 Names, one meaning each: ``budget_left`` is the money still available when costs are charged
-(``within_budget``, ``transition``); ``budget_per_period`` is a cap renewed every period
-(``rollout``, ``agents.evaluate``); ``campaign_budget`` is one amount for a whole horizon
-(``envs.CampaignEnv``), whose unspent part is the ``budget_left`` of the next period.
+(``within_budget``, ``transition``); ``budget_per_period`` is a cap renewed every period;
+``campaign_budget`` is one amount for a whole horizon, whose unspent part is carried to the next
+period. Both are taken, alone or together (the tighter binds), by ``rollout``, ``agents.evaluate``
+and ``envs.CampaignEnv`` alike, and ``budget_left`` turns them into each period's money.
 """
 
 from __future__ import annotations
@@ -33,3 +34,19 @@ def within_budget(costs: NDArray[np.float64], order: NDArray[np.intp], budget_le
     cumulative = np.cumsum(costs[order])
     paid[order] = cumulative <= budget_left
     return paid | (costs == 0.0)
+
+
+def budget_left(budget_per_period: float | None, campaign_left: float | None) -> float | None:
+    """Money available this period: the weekly cap, what the campaign has left, or the smaller of the two.
+
+    Args:
+        budget_per_period: Cap renewed every period (currency), or None.
+        campaign_left: What is left of the campaign budget after earlier periods (currency; the
+            campaign budget minus what was spent, never below 0), or None without one.
+
+    Returns:
+        The period's ``budget_left`` for ``transition`` (currency), or None when there is no budget.
+    """
+    if budget_per_period is None:
+        return campaign_left
+    return budget_per_period if campaign_left is None else min(budget_per_period, campaign_left)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from discountsim.simulators.budget import budget_left
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.contact_cap import ContactCap, offers_in_last
 from discountsim.simulators.observation import observe
@@ -77,6 +78,7 @@ def rollout(
     budget_per_period: float | None = None,
     state: ShopperState | None = None,
     contact_cap: ContactCap | None = None,
+    campaign_budget: float | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -92,10 +94,14 @@ def rollout(
             instead of starting them afresh; their random draws go on from where they stopped.
         contact_cap: Offers the cap forbids are not sent (``ContactCap.project``), whatever the
             rule asked, before the budget (if any) is applied; None: no cap.
+        campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency;
+            unspent money carries over), alone or with ``budget_per_period`` (the tighter binds);
+            None for none. The same notion as ``envs.CampaignEnv``'s.
     """
     horizon = check_count("horizon", horizon)
-    if budget_per_period is not None and not (np.isfinite(budget_per_period) and budget_per_period >= 0.0):
-        raise ValueError(f"budget_per_period: expected a finite amount >= 0 (currency), got {budget_per_period}")
+    for name, amount in (("budget_per_period", budget_per_period), ("campaign_budget", campaign_budget)):
+        if amount is not None and not (np.isfinite(amount) and amount >= 0.0):
+            raise ValueError(f"{name}: expected a finite amount >= 0 (currency), got {amount}")
     if state is None:
         state = initial_state(params, keys)
     elif state.n_shoppers != len(keys):
@@ -105,13 +111,16 @@ def rollout(
     by_period = np.zeros(horizon)
     window = 4 if contact_cap is None else contact_cap.window
     most = np.zeros(n, dtype=np.int8)
+    campaign_left = campaign_budget
     first = observe(params, state)
     for t in range(horizon):
         observation = first if t == 0 else observe(params, state)
         discount = rule(observation, state)
         if contact_cap is not None:
             discount = contact_cap.project(state, check_discount(params, discount, n))
-        state, outcome = transition(params, state, discount, budget_per_period)
+        state, outcome = transition(params, state, discount, budget_left(budget_per_period, campaign_left))
+        if campaign_left is not None:  # as envs.CampaignEnv keeps it
+            campaign_left = max(campaign_left - float(outcome.promotion_cost.sum()), 0.0)
         np.maximum(most, offers_in_last(state, window), out=most)
         for name in _SUMMED:
             totals[name] += getattr(outcome, name)

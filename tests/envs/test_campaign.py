@@ -60,3 +60,31 @@ def test_campaign_is_seeded() -> None:
         ValueError, match=r"campaign_budget: expected None or a finite amount >= 0 \(currency\), got -1.0"
     ):
         CampaignEnv(campaign_budget=-1.0)
+
+
+@pytest.mark.parametrize(("campaign_budget", "budget_per_period"), [(150.0, None), (400.0, 60.0), (1e9, 40.0)])
+def test_one_budget_notion_the_campaign_env_and_the_evaluator_spend_alike(campaign_budget, budget_per_period) -> None:
+    from discountsim.agents import evaluate, make_policy
+    from discountsim.simulators import rollout, spawn_keys
+
+    n, horizon, depth, params = 200, 6, 0.2, load_scenario("default")
+    env = CampaignEnv(
+        n_shoppers=n, horizon=horizon, campaign_budget=campaign_budget, budget_per_period=budget_per_period
+    )
+    env.reset(seed=4)
+    action = env.actions.from_discount(np.full(env.cohorts.n_cohorts, depth)).reshape(-1)
+    profits = [env.step(action)[4]["profit"] for _ in range(horizon)]
+    uniform = make_policy("uniform", depth=float(env.actions.to_discount(action)[0]))  # float32 actions: 0.2 +- ulp
+    keys = spawn_keys(np.random.default_rng(4), n)  # the env's shoppers: its np_random is default_rng(4)
+    rule = uniform.discount_rule(params)
+    totals = rollout(params, keys, rule, horizon, budget_per_period, campaign_budget=campaign_budget)
+    np.testing.assert_array_equal(totals.profit_by_period, profits)
+    spent = totals.promotion_cost.sum()
+    assert spent <= campaign_budget + 1e-9
+    if budget_per_period is not None:
+        free = rollout(params, keys, rule, horizon)
+        assert free.promotion_cost.sum() > spent  # the cap binds
+    summary = evaluate(
+        uniform, params, n, horizon, 4, campaign_budget=campaign_budget, budget_per_period=budget_per_period
+    )
+    assert summary.summary.loc[0, "promotion_cost"] * n == pytest.approx(spent)
