@@ -192,15 +192,19 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
     division keeps its scale bounded however large lam grows, as OmniSafe does with the
     advantages). Every ``every`` timesteps the policy's *deterministic* spend is measured on fixed
     shoppers (what the evaluator will see; the sampled training actions spend more, through
-    exploration), and lam takes a projected gradient step on the relative violation,
-    ``lam <- max(0, lam + dual_lr * (spend / b - 1))``: it rises while the policy overspends and
-    falls back when it underspends, so the policy learns where spend buys the most profit.
+    exploration). With e = spend / b - 1 the relative violation, the integral
+    ``I <- max(0, I + dual_lr * e)`` is the classic dual ascent, and lam = max(0, I + kp * e) adds a
+    proportional term that answers the current overspend at once (the PID Lagrangian of Stooke,
+    Achiam & Abbeel 2020, "Responsive Safety in RL by PID Lagrangian Methods", without its
+    derivative term), which damps the overshoot of pure dual ascent. lam rises while the policy
+    overspends and falls when it underspends, so the policy learns where spend buys the most.
 
     Args:
         budget_per_shopper_week: b, the budget per shopper and week (currency); a population's
             weekly budget B over N shoppers is b = B / N.
-        dual_lr: Step size of the dual update, per unit of relative violation.
-        initial_multiplier: lam at the start.
+        dual_lr: Step size of the dual update (integral gain), per unit of relative violation.
+        initial_multiplier: lam (and the integral) at the start.
+        kp: Proportional gain; 0 gives plain dual ascent.
         every: Timesteps between dual updates (at rollout boundaries).
         scenario: The training scenario (the spend is measured on it).
         n_shoppers, horizon, seed: The fixed shoppers the spend is measured on.
@@ -216,9 +220,13 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         n_shoppers: int = 500,
         horizon: int = 52,
         seed: int = 54321,
+        kp: float = 1.0,
         verbose: int = 0,
     ) -> None:
         super().__init__(every, "lagrangian.every", verbose)
+        if not (math.isfinite(kp) and kp >= 0.0):
+            raise ValueError(f"lagrangian.kp: expected a finite value >= 0, got {kp!r}")
+        self.kp = float(kp)
         for name, value in (("budget_per_shopper_week", budget_per_shopper_week), ("dual_lr", dual_lr)):
             if not (isinstance(value, int | float) and math.isfinite(value) and value > 0.0):
                 raise ValueError(f"lagrangian.{name}: expected a finite amount > 0, got {value!r}")
@@ -227,6 +235,7 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         self.budget = float(budget_per_shopper_week)
         self.dual_lr = float(dual_lr)
         self.multiplier = float(initial_multiplier)
+        self.integral = float(initial_multiplier)
         self.scenario, self.n_shoppers, self.horizon, self.seed = scenario, n_shoppers, horizon, seed
         self._shoppers: EvaluationShoppers | None = None
         self.history: list[dict[str, float]] = []  # per update: timesteps, deterministic spend, multiplier
@@ -244,7 +253,9 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
 
     def on_schedule(self) -> None:
         spend = self.spend()
-        self.multiplier = max(0.0, self.multiplier + self.dual_lr * (spend / self.budget - 1.0))
+        violation = spend / self.budget - 1.0
+        self.integral = max(0.0, self.integral + self.dual_lr * violation)
+        self.multiplier = max(0.0, self.integral + self.kp * violation)
         self.training_env.set_attr("cost_multiplier", self.multiplier)
         self.history.append({"timesteps": float(self.num_timesteps), "spend": spend, "multiplier": self.multiplier})
         self.logger.record("constraint/spend_per_shopper_week", spend)

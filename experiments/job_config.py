@@ -215,6 +215,7 @@ JOB_SCHEMAS: dict[str, Record] = {
                         "dual_lr": Num(0.0, lo_open=True),
                         "initial_multiplier": Num(0.0),
                         "every": COUNT,
+                        "kp": Num(0.0),
                     },
                     required=("budget_per_shopper_week",),
                 )

@@ -344,6 +344,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
                 int(lagrangian.get("every", 32_768)),
                 params,
                 horizon=int(cfg.env.horizon),
+                kp=float(lagrangian.get("kp", 1.0)),
             )
         )
     learn(

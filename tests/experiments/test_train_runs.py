@@ -255,7 +255,7 @@ def test_a_lagrangian_budget_raises_its_multiplier_while_the_agent_overspends(tm
 
     monkeypatch.setattr(LagrangianBudgetCallback, "_on_training_start", spy)
     # Far below any spend: always violated. Rollouts of 256 timesteps; updates due at 256 and 512.
-    budget = "+lagrangian={budget_per_shopper_week:0.001,dual_lr:0.5,every:256}"
+    budget = "+lagrangian={budget_per_shopper_week:0.001,dual_lr:0.5,every:256,kp:0.0}"
     train(_cfg([*TINY, budget]), tmp_path)
     (callback,) = seen
     steps = [h["multiplier"] for h in callback.history]
@@ -271,3 +271,12 @@ def test_a_lagrangian_budget_raises_its_multiplier_while_the_agent_overspends(tm
     assert metrics["over_budget"] == pytest.approx(metrics["spend_per_shopper_week"] / 0.001 - 1.0)
     with pytest.raises(Exception, match=r"lagrangian: prices spend into an SB3 agent's training reward"):
         train(_cfg([*HAND_WRITTEN, budget]), tmp_path / "hand")
+    # The proportional term answers the current violation at once: lam = I + kp * e.
+    pid = LagrangianBudgetCallback(1.0, dual_lr=0.1, kp=2.0)
+    pid.spend = lambda: 3.0  # type: ignore[method-assign]  # 200 % over
+    pid.init_callback(callback.model)
+    pid.on_schedule()
+    assert (pid.integral, pid.multiplier) == (pytest.approx(0.2), pytest.approx(0.2 + 2.0 * 2.0))
+    pid.spend = lambda: 0.5  # type: ignore[method-assign]  # 50 % under: the proportional term pulls lam down now
+    pid.on_schedule()
+    assert pid.integral == pytest.approx(0.15) and pid.multiplier == 0.0
