@@ -14,6 +14,7 @@ then are those of the timestep count they are logged (or saved) under.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from discountsim.agents.evaluation import EvaluationShoppers
+from discountsim.agents.storage import write_json
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
 from rich.console import Console
@@ -205,6 +207,9 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         dual_lr: Step size of the dual update (integral gain), per unit of relative violation.
         initial_multiplier: lam (and the integral) at the start.
         kp: Proportional gain; 0 gives plain dual ascent.
+        contact_cap: The contact cap the agent trains under: the spend is measured under it too.
+        state_file: Where the multiplier is written after every update (atomically) and read back
+            at the start of training, so that a resumed run continues it; None: not kept.
         every: Timesteps between dual updates (at rollout boundaries).
         scenario: The training scenario (the spend is measured on it).
         n_shoppers, horizon, seed: The fixed shoppers the spend is measured on.
@@ -221,9 +226,13 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         horizon: int = 52,
         seed: int = 54321,
         kp: float = 1.0,
+        contact_cap: ContactCap | dict[str, int] | None = None,
+        state_file: str | Path | None = None,
         verbose: int = 0,
     ) -> None:
         super().__init__(every, "lagrangian.every", verbose)
+        self.contact_cap = contact_cap_arg(contact_cap)
+        self.state_file = None if state_file is None else Path(state_file)
         if not (math.isfinite(kp) and kp >= 0.0):
             raise ValueError(f"lagrangian.kp: expected a finite value >= 0, got {kp!r}")
         self.kp = float(kp)
@@ -242,12 +251,21 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
 
     def _on_training_start(self) -> None:
         super()._on_training_start()
+        if self.state_file is not None and self.state_file.is_file():
+            try:
+                saved = json.loads(self.state_file.read_text())
+                self.integral, self.multiplier = float(saved["integral"]), float(saved["multiplier"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{self.state_file}: not a Lagrangian state ({err}); delete it to restart") from err
+            logger.info("continuing the budget multiplier from %s: %.4g", self.state_file, self.multiplier)
         self.training_env.set_attr("cost_multiplier", self.multiplier)
 
     def spend(self) -> float:
         """The model's deterministic promotion spend per shopper-week on the fixed shoppers (currency)."""
         if self._shoppers is None:
-            self._shoppers = EvaluationShoppers.make(self.scenario, self.n_shoppers, self.horizon, self.seed, False)
+            self._shoppers = EvaluationShoppers.make(
+                self.scenario, self.n_shoppers, self.horizon, self.seed, False, contact_cap=self.contact_cap
+            )
         totals = self._shoppers.run(self.model)
         return float(totals.promotion_cost.mean()) / self.horizon
 
@@ -258,6 +276,9 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         self.multiplier = max(0.0, self.integral + self.kp * violation)
         self.training_env.set_attr("cost_multiplier", self.multiplier)
         self.history.append({"timesteps": float(self.num_timesteps), "spend": spend, "multiplier": self.multiplier})
+        if self.state_file is not None:
+            state = {"integral": self.integral, "multiplier": self.multiplier, "timesteps": self.num_timesteps}
+            write_json(self.state_file, state)
         self.logger.record("constraint/spend_per_shopper_week", spend)
         self.logger.record("constraint/budget_per_shopper_week", self.budget)
         self.logger.record("constraint/budget_multiplier", self.multiplier)

@@ -215,9 +215,10 @@ def fairness(
         anything over the horizon), ``avg_discount`` (mean depth per shopper-week, fraction),
         ``incremental_profit`` (currency per shopper) and ``retention``; and
         ``offer_disparity_<attribute>``, the smallest level's offered share divided by the largest
-        (1.0 when nobody is offered anything), with ``offer_disparity`` the smallest over
-        attributes. Under the four-fifths rule of US employment law, a ratio below 0.8 flags
-        adverse impact; pricing teams borrow the threshold. Empty and NaN without attributes.
+        (1.0 when nobody is offered anything; levels without shoppers, listed with 0 shoppers and
+        NaN rates, do not count), with ``offer_disparity`` the smallest over attributes. Under the
+        four-fifths rule of US employment law, a ratio below 0.8 flags adverse impact; pricing
+        teams borrow the threshold. Empty and NaN without attributes.
     """
     levels = params.attribute_levels
     if not levels or totals.attributes is None:
@@ -239,8 +240,9 @@ def fairness(
             incremental_profit=("incremental_profit", "mean"),
             retention=("retention", "mean"),
         )
-        by_level = by_level.reindex([n for n in names if n in by_level.index])
-        rates = by_level["offered_share"]
+        by_level = by_level.reindex(list(names))  # a level nobody holds stays, with 0 shoppers
+        by_level["shoppers"] = by_level["shoppers"].fillna(0).astype(int)
+        rates = by_level["offered_share"].dropna()
         top = float(rates.max())
         disparity[f"offer_disparity_{attribute}"] = 1.0 if top == 0.0 else float(rates.min()) / top
         tables.append(by_level.rename_axis("level").reset_index().assign(attribute=attribute))

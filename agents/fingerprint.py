@@ -142,12 +142,30 @@ def differences(saved: Fingerprint, params: SimulatorParams) -> list[tuple[str, 
     return out
 
 
+def _switch_hint(saved: list[str], scenario: list[str]) -> str:
+    """Name the observation switch behind a layout difference (attribute or response-history columns)."""
+    from discountsim.simulators.observation import RESPONSE_FEATURES
+
+    responses = {f[0] for f in RESPONSE_FEATURES}
+    hints = []
+    for label, columns in (("saved", set(saved) - set(scenario)), ("scenario", set(scenario) - set(saved))):
+        switches = sorted(
+            {"observe_responses" for c in columns if c in responses}
+            | {"observe_attributes" for c in columns if "=" in c and not c.startswith("category=")}
+        )
+        if switches:
+            where = "the policy was built with" if label == "saved" else "the scenario has"
+            hints.append(f"{where} {' and '.join(f'{s}: true' for s in switches)}")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def _describe(name: str, saved: Any, scenario: Any) -> str:
     if name == "features" and isinstance(saved, list):
         common = next((i for i, (a, b) in enumerate(zip(saved, scenario, strict=False)) if a != b), None)
+        extra = _switch_hint(saved, scenario)
         if common is None:
-            return f"features: {len(saved)} saved, {len(scenario)} in the scenario"
-        return f"features: column {common} is {saved[common]!r} saved, {scenario[common]!r} in the scenario"
+            return f"features: {len(saved)} saved, {len(scenario)} in the scenario{extra}"
+        return f"features: column {common} is {saved[common]!r} saved, {scenario[common]!r} in the scenario{extra}"
     return f"{name}: saved {saved!r}, scenario {scenario!r}"
 
 

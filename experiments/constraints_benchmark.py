@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--budget-share", type=_share, default=0.5, help="budget as a share of PPO's free spend")
     parser.add_argument("--out", type=Path, default=Path("benchmark-constraints"))
     args = parser.parse_args(argv)
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out: {args.out} exists and is not a directory")
     console = Console(width=150)
     params = load_scenario(args.scenario)
     cap = ContactCap(args.cap, args.window)
@@ -64,8 +66,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     spend = float(alone.summary.loc[0, "promotion_cost"]) / args.horizon
     budget = args.budget_share * spend
     console.print(f"ppo spends {spend:.3f} {params.currency} per shopper-week; budget for ppo_lagrangian: {budget:.3f}")
-    dual = LagrangianBudgetCallback(budget, scenario=params, horizon=args.horizon)
+    # About 100 dual updates whatever the training length (every 32 768 timesteps at 3 M and more).
+    every = min(32_768, max(args.timesteps // 100, 1))
+    dual = LagrangianBudgetCallback(budget, every=every, scenario=params, horizon=args.horizon)
     policies["ppo_lagrangian"] = train_sb3("ppo", params, args.timesteps, seed=args.train_seed, callback=dual)
+    if not dual.history:
+        console.print(
+            f"[red]ppo_lagrangian: no dual update happened in {args.timesteps:,} timesteps (one per rollout start "
+            f"after each {every:,}); it is unconstrained PPO: raise --timesteps[/]"
+        )
     policies["oracle"] = OraclePolicy()
     free = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed)
     capped = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, contact_cap=cap)

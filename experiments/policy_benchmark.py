@@ -98,6 +98,13 @@ def _shares(row: pd.DataFrame, policy: str) -> str:
     return f"{r['oracle_share']:.1%} of its profit; {incremental:.1%}{interval} of its incremental profit"
 
 
+SEEDS_NOTE = (
+    "Sorted by profit, best first. Trained policies (SB3 agents, supervised): mean over training seeds, a ± b the "
+    "half-width of a Student-t 95 % interval over seeds; the others, which do not train, keep their interval over "
+    "shoppers. ROI, avg discount, offered and retention: means over seeds."
+)
+
+
 def over_seeds(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Each policy's metrics as their mean over training seeds, with a Student-t interval over seeds.
 
@@ -147,6 +154,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)
+    if len(set(args.train_seeds)) != len(args.train_seeds):
+        parser.error(f"--train-seeds: each seed once, got {args.train_seeds}")
     console = Console(width=140)
     frames, all_checks = [], []
     for scenario in args.scenarios:
@@ -177,7 +186,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         covered = coverage(params)
         seeds = "" if len(per_seed) == 1 else f"; trained policies: mean and interval over seeds {args.train_seeds}"
         title = f"{scenario}: {args.n_eval:,} shoppers x {args.horizon} weeks{seeds}"
-        print_leaderboard(summary, title, params.currency)
+        note = None if len(per_seed) == 1 else SEEDS_NOTE
+        print_leaderboard(summary, title, params.currency, note)
         if not covered.exact:
             console.print("The oracle is a reference here, not a bound: it approximates " + "; ".join(covered.gaps))
         for claim, met, figures in _checks(scenario, summary, args.algorithms):

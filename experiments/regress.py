@@ -100,18 +100,29 @@ def _load(path: Path, settings: dict[str, int]) -> pd.DataFrame:
     if not path.is_file():
         raise FileNotFoundError(f"baseline file not found: {path}; create it with update=true")
     try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise DiscountSimInputError(f"{path}: not a regress baseline (invalid JSON: {err})") from err
     if not isinstance(data, dict) or data.get("format") != BASELINE_FORMAT:
         raise DiscountSimInputError(f"{path}: not a regress baseline (expected format {BASELINE_FORMAT!r})")
     rows = data.get("rows")
-    absent = sorted({m for m in CHECKED for r in rows or [{}] if not isinstance(r, dict) or m not in r})
-    if not isinstance(rows, list) or absent:
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise DiscountSimInputError(f"{path}: not a regress baseline (expected 'rows', a list of objects)")
+    absent = sorted({m for m in CHECKED for r in rows if m not in r})
+    if absent:
         raise DiscountSimInputError(
-            f"{path}: the baseline's rows lack {absent or 'rows'} (recorded by an older version?); "
-            "update=true to re-record"
+            f"{path}: the baseline's rows lack {absent} (recorded by an older version?); update=true to re-record"
         )
+    for i, row in enumerate(rows):
+        if not all(isinstance(row.get(k), str) for k in ("policy", "scenario")):
+            raise DiscountSimInputError(f"{path}: rows[{i}]: expected policy and scenario names, got {row!r}")
+        for metric in CHECKED:
+            value = row[metric]
+            # NaN (JSON NaN) is a metric without a value (no_discount's ROI); null is a missing record.
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise DiscountSimInputError(
+                    f"{path}: rows[{i}].{metric}: expected a number, got {value!r}; update=true to re-record"
+                )
     if data.get("settings") != settings:
         raise DiscountSimInputError(
             f"{path}: recorded with {data.get('settings')}, this run uses {settings}; update=true to re-record"

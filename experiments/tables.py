@@ -69,10 +69,12 @@ def leaderboard(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def print_leaderboard(summary: pd.DataFrame, title: str, currency: str = "EUR") -> None:
-    """Print the leaderboard; money is per shopper over the horizon, in ``currency``."""
+def print_leaderboard(summary: pd.DataFrame, title: str, currency: str = "EUR", note: str | None = None) -> None:
+    """Print the leaderboard; money is per shopper over the horizon, in ``currency``; ``note`` replaces ``NOTE``."""
     table = Table(
-        title=f"{title} (money per shopper over the horizon, {currency})", caption=NOTE, caption_justify="left"
+        title=f"{title} (money per shopper over the horizon, {currency})",
+        caption=note or NOTE,
+        caption_justify="left",
     )
     for column in COLUMNS:
         table.add_column(column, justify="left" if column == "policy" else "right")

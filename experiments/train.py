@@ -106,6 +106,10 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+LAGRANGIAN_FILE = "lagrangian.json"
+"""The Lagrangian multiplier's state, beside the checkpoints, so that a resume continues it."""
+
+
 def _env_arguments(cfg: DictConfig) -> dict[str, Any]:
     agent_env = cfg.agent.get("env")
     agent_env = {} if agent_env is None else OmegaConf.to_container(agent_env, resolve=True)
@@ -140,6 +144,7 @@ def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
             "horizon": int(cfg.env.horizon),
             "env": _env_arguments(cfg),
             "action_noise_sd": agent.get("action_noise_sd"),
+            "lagrangian": None if cfg.get("lagrangian") is None else OmegaConf.to_container(cfg.lagrangian),
         }
     return json.loads(json.dumps(meta, default=str))  # as read back from run.json
 
@@ -345,6 +350,8 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
                 params,
                 horizon=int(cfg.env.horizon),
                 kp=float(lagrangian.get("kp", 1.0)),
+                contact_cap=_contact_cap(cfg),
+                state_file=checkpoints / LAGRANGIAN_FILE,
             )
         )
     learn(

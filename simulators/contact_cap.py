@@ -80,4 +80,8 @@ def contact_cap_arg(value: Any) -> ContactCap | None:
         raise DiscountSimInputError(
             f"contact_cap: expected keys max_offers (required) and window (default 4), got {sorted(value)}"
         )
-    return ContactCap(**{str(k): v for k, v in value.items()})
+    settings = {str(k): v for k, v in value.items() if not (k == "window" and v is None)}  # null: the default
+    for key, v in settings.items():  # 2.0 from a YAML or CLI is the integer 2, as the job config reads it
+        if isinstance(v, float) and v.is_integer():
+            settings[key] = int(v)
+    return ContactCap(**settings)

@@ -89,3 +89,26 @@ def test_a_policy_that_reads_an_observed_attribute_shows_the_disparity() -> None
         "60+": 1.0,
     }
     assert summary.loc["60+", "offer_disparity_region"] > 0.5  # region is only loosely correlated with age
+
+
+def test_a_level_nobody_holds_stays_in_the_view_with_no_shoppers() -> None:
+    data = to_dict(load_scenario("default"))
+    for segment in data["segments"].values():
+        region = segment["attributes"]["region"]
+        region["south"] += region["north"]
+        region["north"] = 0.0
+    params = load_scenario(data)
+    lineup = evaluate_lineup({"u": make_policy("uniform", depth=0.1)}, params, 60, 2, oracle=False)
+    region = lineup.by_group[lineup.by_group["attribute"] == "region"].set_index("level")
+    assert list(region.index) == ["north", "south", "east", "west"]
+    assert region.loc["north", "shoppers"] == 0 and np.isnan(region.loc["north", "offered_share"])
+    assert lineup.summary.loc[0, "offer_disparity_region"] == 1.0  # the empty level does not count
+
+
+def test_a_policy_built_on_observed_attributes_names_the_switch_on_another_layout() -> None:
+    from discountsim.agents.fingerprint import PolicyScenarioMismatch
+
+    sighted = UniformPolicy.for_scenario(scenario_with(observe_attributes=True, observe_responses=True), depth=0.1)
+    message = r"30 saved, 19 in the scenario \(the policy was built with observe_attributes: true and observe_responses"
+    with pytest.raises(PolicyScenarioMismatch, match=message):
+        evaluate_lineup({"u": sighted}, "default", 10, 2, oracle=False)

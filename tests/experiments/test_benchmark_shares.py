@@ -71,3 +71,10 @@ def test_over_seeds_averages_trained_policies_with_a_t_interval_and_keeps_the_re
     assert table.loc["ppo", "incremental_profit_ci_high"] == pytest.approx(3.0 + 10 * half)
     # The oracle does not train: the same in every seed, it keeps its interval over shoppers.
     assert table.loc["oracle", "uplift_captured_ci_low"] == pytest.approx(0.95)
+
+
+def test_repeated_training_seeds_are_refused() -> None:
+    from discountsim.experiments import policy_benchmark
+
+    with pytest.raises(SystemExit):
+        policy_benchmark.main(["--train-seeds", "0", "0"])

@@ -142,3 +142,37 @@ def test_evaluate_holds_every_policy_to_a_contact_cap_and_refuses_a_bad_one(tmp_
     assert (metrics["contact_cap_held"] == 1.0).all()
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert {row["policy"]: row["contact_cap_held"] for row in saved} == {"rule_based": 1.0, "no_discount": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (5, r"expected 'rows', a list of objects"),
+        (
+            [{"policy": "no_discount", "scenario": "default", "profit": 1.0, "roi": 0.0, "uplift_captured": None}],
+            r"rows\[0\]\.uplift_captured: expected a number, got None",
+        ),
+        (
+            [{"policy": "no_discount", "scenario": "default", "profit": "abc", "roi": 0.0, "uplift_captured": 0.0}],
+            r"rows\[0\]\.profit: expected a number, got 'abc'",
+        ),
+        (
+            [{"policy": "no_discount", "scenario": "default", "profit": True, "roi": 0.0, "uplift_captured": 0.0}],
+            r"rows\[0\]\.profit: expected a number, got True",
+        ),
+        (
+            [{"policy": 3, "scenario": "default", "profit": 1.0, "roi": 0.0, "uplift_captured": 0.0}],
+            r"rows\[0\]: expected policy and scenario names",
+        ),
+    ],
+)
+def test_regress_refuses_a_malformed_baseline_before_evaluating(tmp_path, rows, message) -> None:
+    bad = tmp_path / "bad.json"
+    settings = {"n_shoppers": 20, "horizon": 2, "seed": 7}
+    bad.write_text(json.dumps({"format": "discountsim-regress-baseline", "settings": settings, "rows": rows}))
+    with pytest.raises(DiscountSimInputError, match=message):
+        regress(_cfg("regress", [f"baseline_file={bad}", *TINY]), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    bad.write_bytes(b"\xff\xfe{not utf-8")
+    with pytest.raises(DiscountSimInputError, match=r"not a regress baseline \(invalid JSON"):
+        regress(_cfg("regress", [f"baseline_file={bad}", *TINY]), tmp_path / "out")

@@ -280,3 +280,26 @@ def test_a_lagrangian_budget_raises_its_multiplier_while_the_agent_overspends(tm
     pid.spend = lambda: 0.5  # type: ignore[method-assign]  # 50 % under: the proportional term pulls lam down now
     pid.on_schedule()
     assert pid.integral == pytest.approx(0.15) and pid.multiplier == 0.0
+
+
+def test_a_resume_continues_the_budget_multiplier_and_refuses_another_budget(tmp_path, monkeypatch) -> None:
+    from discountsim.agents.callbacks import LagrangianBudgetCallback
+
+    budget = "+lagrangian={budget_per_shopper_week:0.001,every:256}"
+    train(_cfg([*TINY, budget]), tmp_path)
+    saved = json.loads((tmp_path / "checkpoints" / "lagrangian.json").read_text())
+    assert saved["multiplier"] > 0.0 and saved["timesteps"] == 512
+    (tmp_path / "model.zip").unlink()  # killed after the last checkpoint: resume from it
+    (tmp_path / "metrics.json").unlink()
+    with pytest.raises(Exception, match=r"lagrangian\.budget_per_shopper_week"):
+        train(_cfg([*TINY, "+lagrangian={budget_per_shopper_week:0.5,every:256}", "resume=true"]), tmp_path)
+    starts = []
+    original = LagrangianBudgetCallback._on_training_start
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        original(self)
+        starts.append(self.multiplier)
+
+    monkeypatch.setattr(LagrangianBudgetCallback, "_on_training_start", spy)
+    train(_cfg([*TINY, budget, "resume=true"]), tmp_path)
+    assert starts == [saved["multiplier"]]

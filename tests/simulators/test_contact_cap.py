@@ -112,3 +112,10 @@ def test_the_training_env_projects_the_same_way() -> None:
         assert offers_in_last(env._state, 3).max() <= 1
     assert offered[:3] == [16, 0, 0]  # everyone offered in week 1, nobody in weeks 2-3
     assert sum(offered) < 16 * 12 / 2
+
+
+def test_a_null_window_is_the_default_and_an_integral_float_is_an_integer() -> None:
+    assert contact_cap_arg({"max_offers": 2, "window": None}) == ContactCap(2, 4)
+    assert contact_cap_arg({"max_offers": 2.0, "window": 3.0}) == ContactCap(2, 3)
+    with pytest.raises(DiscountSimInputError, match=r"contact_cap\.max_offers: expected an integer >= 1, got 2\.5"):
+        contact_cap_arg({"max_offers": 2.5})
