@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 def _table(
-    free: pd.DataFrame, capped: pd.DataFrame, budget: float, horizon: int, attributes: list[str]
+    free: pd.DataFrame, capped: pd.DataFrame, budget_per_shopper_week: float, horizon: int, attributes: list[str]
 ) -> pd.DataFrame:
     """One row per policy: incremental profit free and capped with intervals, spend, disparities."""
     free, capped = free.set_index("policy"), capped.set_index("policy")
@@ -109,7 +109,7 @@ def _table(
             "capped_max_offers_in_window": c["max_offers_in_window"],
             "contact_cap_held": c["contact_cap_held"],
             "spend_per_shopper_week": f["promotion_cost"] / horizon,
-            "over_budget": f["promotion_cost"] / horizon / budget - 1.0,
+            "over_budget": f["promotion_cost"] / horizon / budget_per_shopper_week - 1.0,
         }
         row |= {f"offer_disparity_{a}": f[f"offer_disparity_{a}"] for a in attributes}
         rows.append(row)
@@ -117,8 +117,14 @@ def _table(
 
 
 def _print(
-    console: Console, table: pd.DataFrame, currency: str, cap: ContactCap, budget: float, attributes: list[str]
+    console: Console,
+    table: pd.DataFrame,
+    currency: str,
+    cap: ContactCap,
+    budget_per_shopper_week: float,
+    attributes: list[str],
 ) -> None:
+    budget = budget_per_shopper_week
     out = Table(title=f"Constraints (money per shopper over the horizon, {currency}; intervals 95 %, paired)")
     columns = ["policy", "incremental", f"under cap {cap.max_offers}/{cap.window} wk", "cap held", "spend / budget"]
     columns += [f"disparity {a}" for a in attributes]

@@ -21,7 +21,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 BUDGET_NAMES = {
     "budget_per_period": "a cap renewed every period, all shoppers together (rollout, evaluate, stress rows)",
     "budget_left": "money still available when this period's costs are charged (transition, CampaignEnv)",
-    "campaign_budget": "one amount for a whole horizon (CampaignEnv)",
+    "campaign_budget": "one amount for a whole horizon, unspent money carried over (CampaignEnv, rollout, evaluate)",
+    "budget_per_shopper_week": "an average spend per shopper and week a learner must meet (the Lagrangian budget)",
     "budget_share": "a stress case's budget_per_period as a share of the policy's own reference spend per period",
 }
 
