@@ -59,11 +59,22 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         supervised=plain["supervised"],
         closed_loop=plain["closed_loop"],
         console=console,
+        contact_cap=plain.get("contact_cap"),
     )
     policies = trained.policies
     if not cfg.oracle:
         policies = {k: v for k, v in policies.items() if k not in ("oracle", "myopic_oracle")}
-    lineup = evaluate_lineup(policies, params, int(cfg.n_shoppers), int(cfg.horizon), int(cfg.seed), bool(cfg.oracle))
+    lineup = evaluate_lineup(
+        policies,
+        params,
+        int(cfg.n_shoppers),
+        int(cfg.horizon),
+        int(cfg.seed),
+        bool(cfg.oracle),
+        budget_per_period=plain.get("budget_per_period"),
+        contact_cap=plain.get("contact_cap"),
+        campaign_budget=plain.get("campaign_budget"),
+    )
     summary = lineup.summary.assign(train_seconds=[trained.seconds.get(p, 0.0) for p in lineup.summary["policy"]])
     if cfg.get("ope_data"):
         summary = _with_ope(summary, str(cfg.ope_data), params, policies, out)
@@ -86,6 +97,8 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     # Details first, summaries (report, leaderboard) last: a run killed midway has no leaderboard.
     write_csv(out / "segments.csv", lineup.by_segment)
     write_csv(out / "cohorts.csv", lineup.by_cohort)
+    if not lineup.by_group.empty:
+        write_csv(out / "groups.csv", lineup.by_group)
     if not trained.curves.empty:
         write_csv(out / "learning_curves.csv", trained.curves)
     write_json(out / "metrics.json", board.to_dict(orient="records"))

@@ -37,6 +37,7 @@ def build_lineup(
     closed_loop: Mapping[str, Any] | None = None,
     curve_points: int = 5,
     console: Console | None = None,
+    contact_cap: Mapping[str, int] | None = None,
 ) -> TrainedLineup:
     """no_discount, uniform, rule_based, supervised (and its closed loop), SB3 agents, myopic_oracle, oracle.
 
@@ -46,6 +47,8 @@ def build_lineup(
         supervised: ``fit_supervised`` arguments; None skips it.
         closed_loop: ``fit_supervised`` arguments with ``retrain_every`` for the closed loop; None skips it.
         curve_points: Evaluations of each agent during training (500 shoppers) for learning curves.
+        contact_cap: The contact cap the SB3 agents train under (``ShopperVecEnv``'s), and their
+            learning curves are measured under; None: none.
     """
     console = console or Console()
     lineup = TrainedLineup(
@@ -74,11 +77,15 @@ def build_lineup(
             timed(label, lambda lb=label, a=arguments: fit(lb, a))
     curves = []
     for algorithm, steps in agents.items():
-        callback = ShopMetricsCallback(params, max(int(steps) // max(curve_points, 1), 1), n_shoppers=500)
+        every = max(int(steps) // max(curve_points, 1), 1)
+        callback = ShopMetricsCallback(params, every, n_shoppers=500, contact_cap=contact_cap)
+        env = {} if contact_cap is None else {"contact_cap": dict(contact_cap)}
         # A bar with ETA per agent on a terminal; start and finish lines through logging either way.
         timed(
             algorithm,
-            lambda a=algorithm, s=steps, c=callback: train_sb3(a, params, int(s), seed, callback=c, progress_bar=None),
+            lambda a=algorithm, s=steps, c=callback, e=env: train_sb3(
+                a, params, int(s), seed, callback=c, progress_bar=None, env=e
+            ),
         )
         curve = pd.DataFrame(callback.history)  # what each point was evaluated on, for the plot's labels
         curves.append(curve.assign(policy=algorithm, n_shoppers=callback.n_shoppers, horizon=callback.horizon))

@@ -251,3 +251,24 @@ def test_regress_exits_non_zero_with_a_table(tmp_path) -> None:
         cwd=CONF.parent,
     )
     assert out.returncode == 1 and "FAILED" in out.stdout and "REGRESSED" in out.stdout
+
+
+def test_compare_trains_and_holds_every_policy_to_a_contact_cap_and_a_budget(tmp_path, monkeypatch) -> None:
+    from discountsim.experiments import lineup
+
+    envs = []
+    original = lineup.train_sb3
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        envs.append(kwargs.get("env"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(lineup, "train_sb3", spy)
+    overrides = ["agents=[a2c]", "timesteps=2048", "n_shoppers=40", "horizon=6", "uniform_curve=[0.0,0.2]"]
+    overrides += ["supervised={n_shoppers:60,horizon:3,epochs:2}", "contact_cap={max_offers:1}", "campaign_budget=200"]
+    board = compare(_cfg("compare", overrides), tmp_path).set_index("policy")
+    assert envs == [{"contact_cap": {"max_offers": 1}}]  # the agent trained under the cap
+    assert (board["contact_cap_held"] == 1.0).all() and (board["max_offers_in_window"] <= 1).all()
+    assert (board["promotion_cost"] * 40 <= 200 + 1e-6).all()  # the campaign budget held for every policy
+    assert board.loc["rule_based", "max_offers_in_window"] == 1.0  # weekly offers, cut to one in four weeks
+    assert (tmp_path / "groups.csv").is_file()
