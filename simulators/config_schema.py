@@ -139,6 +139,8 @@ def _convert(hint: Any, value: Any, path: str) -> Any:
         return build(hint, value, path)
     if origin is dict:
         _, value_type = typing.get_args(hint)
+        if value is None and path.endswith(".attributes"):  # null drops inherited attributes
+            return {}
         if not isinstance(value, Mapping):
             raise ScenarioError(f"{path}: expected a mapping of name -> settings, got {value!r}")
         return {str(k): _convert(value_type, v, f"{path}.{k}") for k, v in value.items()}

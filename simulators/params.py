@@ -63,7 +63,8 @@ class SegmentParams:
         attributes: observable attributes a shop holds (region, age band, ...): for each attribute,
             the share of this segment's shoppers at each level (summing to 1). Set per segment so
             that they correlate with behaviour, as in real data. Every segment names the same
-            attributes and levels, or none does.
+            attributes and levels, or none does; ``attributes: null`` in a scenario built on
+            another drops the inherited ones.
         review_rate: probability that a purchase is followed by a product review.
     """
 
@@ -87,6 +88,10 @@ class SegmentParams:
     initial_lapse: float = num(0.0, 0.0, 520.0)
     max_initial_recency: float = num(5200.0, 0.0, 5200.0)
     attributes: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.attributes is None:  # null in a scenario file: no attributes (drops inherited ones)
+            object.__setattr__(self, "attributes", {})
 
     def check(self, path: str) -> None:
         if self.max_initial_recency < self.initial_lapse:

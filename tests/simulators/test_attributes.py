@@ -108,3 +108,13 @@ def test_rebuilding_observations_from_a_shop_log_refuses_observed_attributes() -
 
     with pytest.raises(DiscountSimInputError, match=r"observes shopper attributes .* which a shop log does not hold"):
         behaviour_frame(pd.DataFrame({"shopper_id": ["a"], "period": [0]}), scenario_with(observe_attributes=True))
+
+
+def test_a_scenario_built_on_default_drops_the_attributes_with_null(tmp_path) -> None:
+    lines = ["defaults: [default]", "name: no_attributes", "segments:"]
+    lines += [f"  {name}: {{attributes: null}}" for name in DEFAULT.segments]
+    (tmp_path / "blind.yaml").write_text("\n".join(lines) + "\n")
+    params = load_scenario(tmp_path / "blind.yaml")
+    assert params.attribute_levels == {}
+    state = initial_state(params, spawn_keys(np.random.default_rng(0), 5))
+    assert state.traits.attributes.shape == (5, 0)
