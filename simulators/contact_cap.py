@@ -20,16 +20,11 @@ from typing import Any
 import numpy as np
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.state import ShopperState
+from discountsim.simulators.transition import offers_in_last
 from numpy.typing import NDArray
 
 MAX_WINDOW = 8
 """Longest window the offer history can count (``offer_history`` is a ``uint8`` bit mask)."""
-_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int8)
-
-
-def offers_in_last(state: ShopperState, periods: int) -> NDArray[np.int8]:
-    """Offers sent to each shopper in its last ``periods`` periods (0 to 8), ``(n_shoppers,)``."""
-    return _POPCOUNT[state.offer_history & np.uint8((1 << periods) - 1)]
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from discountsim.simulators.state import Outcome, ShopperState, as_float, select
 from numpy.typing import NDArray
 
 _RECENT_OFFER_WINDOW = 4
-_LOW_BITS = np.uint8((1 << _RECENT_OFFER_WINDOW) - 1)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int8)
 
 
@@ -42,9 +41,14 @@ def check_discount(params: SimulatorParams, discount: NDArray, n_shoppers: int) 
     return np.minimum(d, params.d_max)
 
 
+def offers_in_last(state: ShopperState, periods: int) -> NDArray[np.int8]:
+    """Offers sent to each shopper in its last ``periods`` periods (0 to 8), ``(n,)``."""
+    return _POPCOUNT[state.offer_history & np.uint8((1 << periods) - 1)]
+
+
 def recent_offers(state: ShopperState) -> NDArray[np.int8]:
     """Number of offers sent in the last four periods, ``(n,)``."""
-    return _POPCOUNT[state.offer_history & _LOW_BITS]
+    return offers_in_last(state, _RECENT_OFFER_WINDOW)
 
 
 def purchase_probability(state: ShopperState, season: NDArray, depth: NDArray) -> NDArray[np.float64]:
