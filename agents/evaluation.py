@@ -23,6 +23,8 @@ from discountsim.agents.fingerprint import model_actions
 from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
+from discountsim.simulators.disparity_floor import DisparityFloor, disparity_floor_arg
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.rollout import DiscountRule
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
@@ -50,7 +52,9 @@ class Evaluation:
             (``<metric>``, ``<metric>_ci_low``, ``<metric>_ci_high``), plus ``roi``, ``oracle_share``
             and ``uplift_captured`` with their intervals (see ``summarise``) and the totals
             ``total_profit`` and ``total_incremental_profit`` (currency), ``max_offers_in_window``
-            and ``contact_cap_held`` (1.0 or 0.0 under a contact cap, NaN without one).
+            and ``contact_cap_held`` (1.0 or 0.0 under a contact cap, NaN without one), the
+            ``offer_disparity`` ratios and ``disparity_floor_held`` (1.0 or 0.0 under a disparity
+            floor, NaN without one).
         by_segment: Per latent segment: shoppers, mean profit, incremental profit, promotion
             cost, average discount and share of shoppers offered anything.
         by_cohort: The same per observable cohort (recency tier x preferred category).
@@ -147,6 +151,7 @@ def evaluate(
     budget_per_period: float | None = None,
     contact_cap: ContactCap | dict[str, int] | None = None,
     campaign_budget: float | None = None,
+    disparity_floor: DisparityFloor | float | dict[str, float] | None = None,
 ) -> Evaluation:
     """Run ``policy`` and the no-discount counterfactual on the same shoppers and compare them.
 
@@ -174,10 +179,23 @@ def evaluate(
         campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency;
             unspent money carries over, as in ``envs.CampaignEnv``), alone or with
             ``budget_per_period`` (the tighter binds). None: none.
+        disparity_floor: Hold every attribute level's offered share to at least this ratio of
+            the largest (``simulators.DisparityFloor``, e.g. 0.8 for the four-fifths rule), by
+            projection for the policy and the oracle alike; the summary reports whether it held
+            (``disparity_floor_held``). None: no floor.
     """
     label = name or getattr(policy, "name", type(policy).__name__)
     lineup = evaluate_lineup(
-        {label: policy}, scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap, campaign_budget
+        {label: policy},
+        scenario,
+        n_shoppers,
+        horizon,
+        seed,
+        oracle,
+        budget_per_period,
+        contact_cap,
+        campaign_budget,
+        disparity_floor=disparity_floor,
     )
     return lineup.evaluations[label]
 
@@ -218,10 +236,16 @@ def fairness(
         (1.0 when nobody is offered anything; levels without shoppers, listed with 0 shoppers and
         NaN rates, do not count), with ``offer_disparity`` the smallest over attributes. Under the
         four-fifths rule of US employment law, a ratio below 0.8 flags adverse impact; pricing
-        teams borrow the threshold. Empty and NaN without attributes.
+        teams borrow the threshold. Empty and NaN without attributes. In a scenario with paid
+        members, the table also has ``member`` rows (no, yes), which enter no disparity.
     """
     levels = params.attribute_levels
-    if not levels or totals.attributes is None:
+    if totals.attributes is None:
+        return pd.DataFrame(), {"offer_disparity": float("nan")}
+    groupings = {attribute: (names, totals.attributes[:, j]) for j, (attribute, names) in enumerate(levels.items())}
+    if params.has_members:  # members against non-members: a breakdown, not a fairness attribute
+        groupings["member"] = (("no", "yes"), totals.final_state.traits.member.astype(np.int64))
+    if not groupings:
         return pd.DataFrame(), {"offer_disparity": float("nan")}
     frame = pd.DataFrame(
         {
@@ -232,8 +256,8 @@ def fairness(
         }
     )
     tables, disparity = [], {}
-    for j, (attribute, names) in enumerate(levels.items()):
-        by_level = frame.groupby(np.asarray(names)[totals.attributes[:, j]], sort=False).agg(
+    for attribute, (names, codes) in groupings.items():
+        by_level = frame.groupby(np.asarray(names)[codes], sort=False).agg(
             shoppers=("offered", "size"),
             offered_share=("offered", "mean"),
             avg_discount=("avg_discount", "mean"),
@@ -242,11 +266,12 @@ def fairness(
         )
         by_level = by_level.reindex(list(names))  # a level nobody holds stays, with 0 shoppers
         by_level["shoppers"] = by_level["shoppers"].fillna(0).astype(int)
-        rates = by_level["offered_share"].dropna()
-        top = float(rates.max())
-        disparity[f"offer_disparity_{attribute}"] = 1.0 if top == 0.0 else float(rates.min()) / top
+        if attribute in levels:
+            rates = by_level["offered_share"].dropna()
+            top = float(rates.max())
+            disparity[f"offer_disparity_{attribute}"] = 1.0 if top == 0.0 else float(rates.min()) / top
         tables.append(by_level.rename_axis("level").reset_index().assign(attribute=attribute))
-    disparity["offer_disparity"] = min(disparity.values())
+    disparity["offer_disparity"] = min(disparity.values()) if disparity else float("nan")
     table = pd.concat(tables, ignore_index=True)
     return table[["attribute", "level", *table.columns.drop(["attribute", "level"])]], disparity
 
@@ -364,6 +389,7 @@ def evaluate_lineup(
     budget_per_period: float | None = None,
     contact_cap: ContactCap | dict[str, int] | None = None,
     campaign_budget: float | None = None,
+    disparity_floor: DisparityFloor | float | dict[str, float] | None = None,
 ) -> Lineup:
     """Evaluate every policy on the same shoppers, sharing one no-discount run and one oracle run.
 
@@ -386,11 +412,20 @@ def evaluate_lineup(
             (currency), applied to every policy and the oracle alike; None: no budget.
         contact_cap: Contact cap applied to every policy and the oracle alike (see ``evaluate``).
         campaign_budget: Budget for the whole horizon, applied alike (see ``evaluate``).
+        disparity_floor: Disparity floor applied alike (see ``evaluate``).
     """
     if not policies:
         raise ValueError("policies: expected at least one policy to evaluate")
     shoppers = EvaluationShoppers.make(
-        scenario, n_shoppers, horizon, seed, oracle, budget_per_period, contact_cap, campaign_budget
+        scenario,
+        n_shoppers,
+        horizon,
+        seed,
+        oracle,
+        budget_per_period,
+        contact_cap,
+        campaign_budget,
+        disparity_floor=disparity_floor,
     )
     evaluations = {label: shoppers.evaluate(policy, label) for label, policy in policies.items()}
     return Lineup(
@@ -421,6 +456,7 @@ class EvaluationShoppers:
         reference: Per-shopper totals of the yardstick's run, or None.
         contact_cap: The contact cap every run is held to, or None.
         campaign_budget: Promotion budget for the whole horizon (currency), or None.
+        disparity_floor: The disparity floor every run is held to, or None.
     """
 
     params: SimulatorParams
@@ -433,6 +469,7 @@ class EvaluationShoppers:
     reference: RolloutTotals | None
     contact_cap: ContactCap | None = None
     campaign_budget: float | None = None
+    disparity_floor: DisparityFloor | None = None
 
     @classmethod
     def make(
@@ -445,6 +482,7 @@ class EvaluationShoppers:
         budget_per_period: float | None = None,
         contact_cap: ContactCap | dict[str, int] | None = None,
         campaign_budget: float | None = None,
+        disparity_floor: DisparityFloor | float | dict[str, float] | None = None,
     ) -> EvaluationShoppers:
         """Draw the shoppers, run no discount and the yardstick on them (arguments as ``evaluate_lineup``)."""
         params = load_scenario(scenario)
@@ -454,12 +492,18 @@ class EvaluationShoppers:
         budget_per_period = check_budget_per_period(budget_per_period)
         cap = contact_cap_arg(contact_cap)
         campaign = check_budget_per_period(campaign_budget, "campaign_budget")
+        floor = disparity_floor_arg(disparity_floor)
+        if floor is not None and not params.attribute_levels:
+            raise DiscountSimInputError(
+                f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
+                "set segments' attributes (as default.yaml does) or drop the floor"
+            )
         keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
         baseline = rollout(
             params, keys, _no_discount, horizon, budget_per_period, contact_cap=cap, campaign_budget=campaign
         )
         yardstick = _yardstick(oracle, params)
-        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None, cap, campaign)
+        shoppers = cls(params, keys, horizon, seed, budget_per_period, baseline, yardstick, None, cap, campaign, floor)
         shoppers.reference = None if yardstick is None else shoppers.run(yardstick)
         return shoppers
 
@@ -474,6 +518,7 @@ class EvaluationShoppers:
             self.budget_per_period,
             contact_cap=self.contact_cap,
             campaign_budget=self.campaign_budget,
+            disparity_floor=self.disparity_floor,
         )
 
     def evaluate(self, policy: Any, label: str) -> Evaluation:
@@ -485,6 +530,12 @@ class EvaluationShoppers:
         cap = self.contact_cap
         evaluation.summary["contact_cap_held"] = (
             float("nan") if cap is None else float(evaluation.summary["max_offers_in_window"].iloc[0] <= cap.max_offers)
+        )
+        floor = self.disparity_floor
+        evaluation.summary["disparity_floor_held"] = (
+            float("nan")
+            if floor is None
+            else float(evaluation.summary["offer_disparity"].iloc[0] >= floor.floor - 1e-9)
         )
         return evaluation
 

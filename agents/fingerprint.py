@@ -59,6 +59,8 @@ class Fingerprint:
         n_levels: Discount levels of the discrete action space (0 .. d_max, evenly spaced).
         scenario: Name of the scenario the policy was built or trained on.
         scenario_hash: ``scenario_hash`` of that scenario.
+        offer_threshold: Continuous actions at or below it send no offer (``DiscountActions``);
+            -1 for none, and in fingerprints saved before it existed.
     """
 
     features: tuple[str, ...]
@@ -68,6 +70,7 @@ class Fingerprint:
     n_levels: int
     scenario: str
     scenario_hash: str
+    offer_threshold: float = -1.0
 
     @classmethod
     def of(cls, params: SimulatorParams, actions: DiscountActions) -> Fingerprint:
@@ -78,6 +81,7 @@ class Fingerprint:
             d_max=float(params.d_max),
             action_type=actions.action_type,
             n_levels=int(actions.n_levels),
+            offer_threshold=float(actions.offer_threshold),
             scenario=params.name,
             scenario_hash=scenario_hash(params),
         )
@@ -92,7 +96,7 @@ class Fingerprint:
         if not isinstance(data, dict):
             raise PolicyLoadError(f"{where}: fingerprint must be a mapping, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data]
+        missing = [n for n in names if n not in data and n != "offer_threshold"]
         if missing:
             raise PolicyLoadError(f"{where}: fingerprint lacks {missing}; it needs {names}")
         try:
@@ -104,11 +108,22 @@ class Fingerprint:
                 n_levels=int(data["n_levels"]),
                 scenario=str(data["scenario"]),
                 scenario_hash=str(data["scenario_hash"]),
+                offer_threshold=float(data.get("offer_threshold", -1.0)),
             )
-            DiscountActions(fp.d_max, fp.action_type, fp.n_levels)  # type: ignore[arg-type]
+            fp.actions()
         except (TypeError, ValueError) as err:
             raise PolicyLoadError(f"{where}: malformed fingerprint ({err})") from err
         return fp
+
+    def actions(self, width: int = 1) -> DiscountActions:
+        """The action mapping this fingerprint describes."""
+        return DiscountActions(
+            self.d_max,
+            self.action_type,  # type: ignore[arg-type]
+            self.n_levels,
+            width=1 if self.action_type == "discrete" else width,
+            offer_threshold=self.offer_threshold,
+        )
 
     def check_action_space(self, space: spaces.Space, where: str) -> None:
         """Raise ``PolicyLoadError`` if a model's action space is not the one this fingerprint describes."""
@@ -143,7 +158,7 @@ def differences(saved: Fingerprint, params: SimulatorParams) -> list[tuple[str, 
 
 
 def _switch_hint(saved: list[str], scenario: list[str]) -> str:
-    """Name the observation switch behind a layout difference (attribute or response-history columns)."""
+    """Name the observation switch behind a layout difference (attribute, member or response-history columns)."""
     from discountsim.simulators.observation import RESPONSE_FEATURES
 
     responses = {f[0] for f in RESPONSE_FEATURES}
@@ -153,9 +168,10 @@ def _switch_hint(saved: list[str], scenario: list[str]) -> str:
             {"observe_responses" for c in columns if c in responses}
             | {"observe_attributes" for c in columns if "=" in c and not c.startswith("category=")}
         )
-        if switches:
+        named = [f"{s}: true" for s in switches] + (["paid members (member_share > 0)"] if "member" in columns else [])
+        if named:
             where = "the policy was built with" if label == "saved" else "the scenario has"
-            hints.append(f"{where} {' and '.join(f'{s}: true' for s in switches)}")
+            hints.append(f"{where} {' and '.join(named)}")
     return f" ({'; '.join(hints)})" if hints else ""
 
 
@@ -245,6 +261,10 @@ def model_actions(model: Any, params: SimulatorParams, what: str | None = None) 
     saved = model_fingerprint(model)
     if saved is not None:
         check_scenario(saved, params, what)
+        if actions.action_type == "continuous" and saved.action_type == "continuous":
+            return DiscountActions(
+                params.d_max, "continuous", width=actions.width, offer_threshold=saved.offer_threshold
+            )
         return actions
     observation_space = getattr(model, "observation_space", None)
     shape = getattr(observation_space, "shape", None)

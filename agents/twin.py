@@ -30,7 +30,7 @@ from discountsim.simulators import ScenarioError, SimulatorParams, dynamics, fea
 from discountsim.simulators.calibration.parameters import natural_from_scenario
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.errors import DiscountSimInputError
-from discountsim.simulators.observation import feature_index
+from discountsim.simulators.observation import category_slice, feature_index
 from discountsim.simulators.params import PERIODS_PER_YEAR
 from discountsim.simulators.planning import PlanningGrid, ShopperPlan, action_values, solve
 from discountsim.simulators.rollout import DiscountRule
@@ -118,8 +118,7 @@ class TwinFilter:
         mean = p / (1.0 - m) if m < 1.0 else p
         out = -0.5 * ((frequency - mean) ** 2 / var + np.log(var))
         basket = np.expm1(observations[:, feature_index(self.model, "monetary")].astype(np.float64) * _LOG_1000)
-        n_categories = len(self.model.catalogue)
-        category = np.argmax(observations[:, len(feature_names(self.model)) - n_categories :], axis=1)
+        category = np.argmax(observations[:, category_slice(self.model)], axis=1)
         sd = np.maximum(s.basket_sd, 0.05)[None, :]
         centre = np.log(s.basket(np.arange(s.share.size)[None, :], category[:, None])) - 0.5 * sd * sd
         log_v = np.log(np.maximum(basket, 1e-9))[:, None]
@@ -244,8 +243,7 @@ class TwinPolicy(DiscountPolicy):
         self.decision_levels = int(decision_levels)
         self.levels = np.linspace(0.0, self.d_max, self.decision_levels)
         self._filter: TwinFilter | None = None
-        n_base = len(feature_names(self.scenario)) - len(self.scenario.catalogue)
-        self._category_columns = slice(n_base, None)
+        self._category_columns = category_slice(self.scenario)
         names = self.scenario.category_names
         self._margin = np.array([self.scenario.catalogue[c].margin for c in names])
         self._season = dynamics.season_by_week(self.model.seasonality)
@@ -349,6 +347,9 @@ class TwinPolicy(DiscountPolicy):
             churn_logit=seg.churn_logit[k],
             review_rate=zeros,
             attributes=np.zeros((m, 0), dtype=np.int8),
+            member=np.zeros(m, dtype=bool),
+            member_price_cut=zeros,
+            membership_fee=zeros,
         )
         return ShopperState(
             key=np.zeros(m, dtype=np.uint64),

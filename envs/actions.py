@@ -2,7 +2,11 @@
 
 Continuous: ``Box(-1, 1)`` (what SB3's checker recommends), rescaled linearly to [0, d_max];
 values outside [-1, 1] are clipped to it (SB3 clips too, but sampled actions of other agents may
-overshoot). Discrete: ``Discrete(k)`` picks one of ``k`` evenly spaced levels 0, ..., d_max (for DQN).
+overshoot). With an ``offer_threshold`` tau > -1, actions at or below tau send no offer and
+(tau, 1] maps linearly onto (0, d_max]: d = d_max (a - tau) / (1 - tau). SAC and TD3 squash their
+actions with tanh, which never reaches -1, so without such a no-offer zone every shopper gets an
+offer (and its cost) every week. Discrete: ``Discrete(k)`` picks one of ``k`` evenly spaced
+levels 0, ..., d_max (for DQN).
 NaN, infinite, non-numeric and wrongly shaped actions raise ``DiscountSimInputError`` (a ``ValueError``)
 naming the action and what is allowed.
 """
@@ -33,12 +37,15 @@ class DiscountActions:
         action_type: ``"continuous"`` or ``"discrete"``.
         n_levels: Number of discount levels of the discrete variant (>= 2).
         width: Discounts per action (``Box`` shape ``(width,)``; discrete supports width 1 only).
+        offer_threshold: Continuous actions at or below it send no offer, in [-1, 1); -1 (the
+            default) maps [-1, 1] linearly onto [0, d_max].
     """
 
     d_max: float
     action_type: ActionType = "continuous"
     n_levels: int = 11
     width: int = 1
+    offer_threshold: float = -1.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.action_type, str) or self.action_type not in ACTION_TYPES:
@@ -49,6 +56,9 @@ class DiscountActions:
                 raise DiscountSimInputError(f"n_levels: expected an integer >= 2, got {self.n_levels!r}")
             if self.width != 1:
                 raise DiscountSimInputError("action_type 'discrete' supports one discount per action (width 1)")
+        tau = self.offer_threshold
+        if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not -1.0 <= float(tau) < 1.0:
+            raise DiscountSimInputError(f"offer_threshold: expected a number in [-1, 1), got {tau!r}")
 
     @property
     def levels(self) -> NDArray[np.float64]:
@@ -108,7 +118,11 @@ class DiscountActions:
             raise self._error(actions, batch, f"expected shape {expected}, not {a.shape}")
         if not np.all(np.isfinite(a)):
             raise self._error(actions, batch, "NaN or infinite values")
-        return (np.clip(a.astype(np.float64), -1.0, 1.0) + 1.0) * (0.5 * self.d_max)
+        clipped = np.clip(a.astype(np.float64), -1.0, 1.0)
+        if self.offer_threshold == -1.0:
+            return (clipped + 1.0) * (0.5 * self.d_max)
+        tau = float(self.offer_threshold)
+        return np.maximum(clipped - tau, 0.0) * (self.d_max / (1.0 - tau))
 
     def discount_of(self, action: Any) -> float:
         """``to_discount(action)[0]`` for one action of width 1, as a Python float, with fast paths
@@ -123,7 +137,11 @@ class DiscountActions:
                 x = float(action[0])
                 if math.isfinite(x):
                     # to_discount's clip and rescale, on a float: the same IEEE operations.
-                    return (min(max(x, -1.0), 1.0) + 1.0) * (0.5 * self.d_max)
+                    clipped = min(max(x, -1.0), 1.0)
+                    if self.offer_threshold == -1.0:
+                        return (clipped + 1.0) * (0.5 * self.d_max)
+                    tau = float(self.offer_threshold)
+                    return max(clipped - tau, 0.0) * (self.d_max / (1.0 - tau))
         return float(self.to_discount(action)[0])
 
     @cached_property
@@ -143,5 +161,6 @@ class DiscountActions:
             raise ValueError(f"discount: expected finite values in [0, {self.d_max}]")
         if self.action_type == "discrete":
             return np.abs(d.reshape(-1)[:, None] - self.levels[None, :]).argmin(axis=1)
-        actions = np.clip(d / self.d_max * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+        tau = float(self.offer_threshold)
+        actions = np.clip(tau + d / self.d_max * (1.0 - tau), -1.0, 1.0).astype(np.float32)
         return actions.reshape(-1, self.width)

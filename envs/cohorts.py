@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from discountsim.simulators import SimulatorParams, feature_index, feature_names
+from discountsim.simulators import SimulatorParams, feature_index
+from discountsim.simulators.observation import category_slice
 from numpy.typing import NDArray
 
 RECENCY_TIERS = ("active", "lapsing", "dormant")
@@ -38,9 +39,8 @@ class CohortMap:
 
     def assign(self, observations: NDArray[np.float32]) -> NDArray[np.int64]:
         """Cohort index of each shopper, ``(n,)``, from observations ``(n, n_features)``."""
-        n_base = len(feature_names(self.params)) - len(self.params.catalogue)
         # Recency is observed as log(1 + weeks) / log(53); compare on that scale.
         cuts = (np.log1p(np.asarray(self.recency_cuts)) / _LOG_53).astype(np.float32)
         tier = np.searchsorted(cuts, observations[:, feature_index(self.params, "recency")], side="left")
-        category = np.argmax(observations[:, n_base:], axis=1)
+        category = np.argmax(observations[:, category_slice(self.params)], axis=1)
         return tier * len(self.params.catalogue) + category

@@ -44,6 +44,7 @@ class ShopperEnv(gym.Env):
         horizon: Periods per episode (weeks).
         action_type: ``"continuous"`` or ``"discrete"``.
         n_levels: Discount levels of the discrete variant.
+        offer_threshold: Continuous actions at or below it send no offer (``DiscountActions``); -1: none.
         reward_scale: Multiplier applied to the profit to form the reward.
         render_mode: ``None`` or ``"ansi"`` (a one-line text summary of the last period).
     """
@@ -56,6 +57,7 @@ class ShopperEnv(gym.Env):
         horizon: int = 52,
         action_type: ActionType = "continuous",
         n_levels: int = 11,
+        offer_threshold: float = -1.0,
         reward_scale: float = 1.0,
         render_mode: str | None = None,
     ) -> None:
@@ -63,7 +65,7 @@ class ShopperEnv(gym.Env):
         self.params = scenario_arg(scenario)
         self.horizon = check_count("horizon", horizon)
         self.reward_scale = scale_arg("reward_scale", reward_scale)
-        self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
+        self.actions = DiscountActions(self.params.d_max, action_type, n_levels, offer_threshold=offer_threshold)
         self.action_space = self.actions.space()
         low, high = feature_bounds(self.params)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)

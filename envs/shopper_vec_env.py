@@ -45,6 +45,7 @@ class ShopperVecEnv(VecEnv):
         horizon: Periods per episode.
         action_type: ``"continuous"`` (``Box(-1, 1, (1,))``) or ``"discrete"`` (``Discrete(n_levels)``).
         n_levels: Discount levels of the discrete variant.
+        offer_threshold: Continuous actions at or below it send no offer (``DiscountActions``); -1: none.
         reward_scale: Multiplier applied to profit to form the reward.
         seed: Seed for the first ``reset()``; row i uses ``seed + i``. None: random.
         render_mode: Must be None (nothing to render for a batch).
@@ -66,6 +67,7 @@ class ShopperVecEnv(VecEnv):
         horizon: int = 52,
         action_type: ActionType = "continuous",
         n_levels: int = 11,
+        offer_threshold: float = -1.0,
         reward_scale: float = 1.0,
         seed: int | None = None,
         render_mode: str | None = None,
@@ -83,7 +85,7 @@ class ShopperVecEnv(VecEnv):
         self.params = scenario_arg(scenario)
         self.horizon = check_count("horizon", horizon)
         self.reward_scale = scale_arg("reward_scale", reward_scale)
-        self.actions = DiscountActions(self.params.d_max, action_type, n_levels)
+        self.actions = DiscountActions(self.params.d_max, action_type, n_levels, offer_threshold=offer_threshold)
         low, high = feature_bounds(self.params)
         super().__init__(n_envs, spaces.Box(low, high, dtype=np.float32), self.actions.space())
         self._sequences = ShopperSequences(self.num_envs)

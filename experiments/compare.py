@@ -74,6 +74,7 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         budget_per_period=plain.get("budget_per_period"),
         contact_cap=plain.get("contact_cap"),
         campaign_budget=plain.get("campaign_budget"),
+        disparity_floor=plain.get("disparity_floor"),
     )
     summary = lineup.summary.assign(train_seconds=[trained.seconds.get(p, 0.0) for p in lineup.summary["policy"]])
     if cfg.get("ope_data"):

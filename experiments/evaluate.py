@@ -78,6 +78,7 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
             budget_per_period=budget_per_period,
             contact_cap=contact_cap,
             campaign_budget=cfg.get("campaign_budget"),
+            disparity_floor=cfg.get("disparity_floor"),
         )
         if contact_cap is not None:
             held = lineup.summary["contact_cap_held"] == 1.0
@@ -85,6 +86,15 @@ def evaluate_policies(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataF
                 "contact cap of %d offers in any %d weeks: held by %s%s",
                 contact_cap["max_offers"],
                 contact_cap.get("window", 4),
+                "every policy" if held.all() else list(lineup.summary.loc[held, "policy"]),
+                "" if held.all() else f"; BROKEN by {list(lineup.summary.loc[~held, 'policy'])}",
+            )
+        if cfg.get("disparity_floor") is not None:
+            held = lineup.summary["disparity_floor_held"] == 1.0
+            log.info(
+                "disparity floor %.2f (every attribute level's offered share at least that ratio of the largest): "
+                "held by %s%s",
+                cfg.disparity_floor,
                 "every policy" if held.all() else list(lineup.summary.loc[held, "policy"]),
                 "" if held.all() else f"; BROKEN by {list(lineup.summary.loc[~held, 'policy'])}",
             )

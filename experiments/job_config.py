@@ -166,6 +166,7 @@ AGENT_ENV: dict[str, Spec] = {
     "action_type": Str(choices=ACTION_TYPES),
     "n_levels": Int(2),
     "reward_scale": Num(0.0, lo_open=True),
+    "offer_threshold": Num(-1.0, 1.0, hi_open=True),
     "contact_cap": CONTACT_CAP,
 }
 AGENT = Record(
@@ -236,6 +237,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "budget_per_period": Optional(Num(0.0)),
             "campaign_budget": Optional(Num(0.0)),
             "contact_cap": CONTACT_CAP,
+            "disparity_floor": Optional(Num(0.0, 1.0, lo_open=True)),
         },
         required=("policies", "n_shoppers", "horizon", "seed"),
         ignored=_IGNORED,
@@ -259,6 +261,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "budget_per_period": Optional(Num(0.0)),
             "campaign_budget": Optional(Num(0.0)),
             "contact_cap": CONTACT_CAP,
+            "disparity_floor": Optional(Num(0.0, 1.0, lo_open=True)),
         },
         required=("simulator", "n_shoppers", "horizon", "seed"),
         ignored=_IGNORED,

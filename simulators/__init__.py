@@ -7,6 +7,7 @@ See ``dynamics`` for the equations, ``params`` for their parameters, ``transitio
 from discountsim.simulators.behaviour_log import RandomGridLoggingPolicy, generate_behaviour_log
 from discountsim.simulators.config_schema import ScenarioError, check_count
 from discountsim.simulators.contact_cap import ContactCap
+from discountsim.simulators.disparity_floor import DisparityFloor
 from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.observation import feature_bounds, feature_index, feature_names, observe
 from discountsim.simulators.params import (
@@ -14,6 +15,7 @@ from discountsim.simulators.params import (
     CategoryParams,
     DynamicsSwitches,
     HolidayParams,
+    MembershipParams,
     NormalTrait,
     PositiveTrait,
     SeasonalityParams,
@@ -34,8 +36,10 @@ __all__ = [
     "CategoryParams",
     "ContactCap",
     "DiscountSimInputError",
+    "DisparityFloor",
     "DynamicsSwitches",
     "HolidayParams",
+    "MembershipParams",
     "NormalTrait",
     "Outcome",
     "PositiveTrait",

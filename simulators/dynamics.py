@@ -145,6 +145,15 @@ def purchase_utility(
     )
 
 
+def effective_discount(discount: Array, member_price_cut: Array) -> Array:
+    """Discount off list a shopper sees: e = m + (1 - m) d, an offer d stacked on a member price m.
+
+    A member pays (1 - m)(1 - d) of list on an offer d; a non-member (m = 0) sees e = d exactly.
+    The purchase utility and the reference update take e (``MembershipParams``).
+    """
+    return member_price_cut + (1.0 - member_price_cut) * discount
+
+
 def update_reference(reference: Array, discount: Array, memory: Array) -> Array:
     """Reference discount after an offer: r' = w r + (1 - w) d (exponential smoothing).
 

@@ -50,13 +50,18 @@ def behaviour_frame(frame: pd.DataFrame, params: SimulatorParams) -> pd.DataFram
     the shopper's category - discount) - the scenario's offer cost when an offer was made).
 
     Raises:
-        DiscountSimInputError: No ``propensity`` column, an unbalanced panel, or a category the
-            scenario does not have.
+        DiscountSimInputError: No ``propensity`` column, an unbalanced panel, a category the
+            scenario does not have, or a scenario that observes attributes or has members.
     """
     if params.observe_attributes:
         raise DiscountSimInputError(
             f"simulator: {params.name!r} observes shopper attributes (observe_attributes: true), which a shop log "
             "does not hold; use a scenario that does not observe them"
+        )
+    if params.has_members:
+        raise DiscountSimInputError(
+            f"simulator: {params.name!r} has paid members (segments' member_share > 0), whose member prices and "
+            "fees a shop log does not record; use a scenario without members"
         )
     if "propensity" not in frame.columns or frame["propensity"].isna().any():
         raise DiscountSimInputError(

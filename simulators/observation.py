@@ -65,6 +65,11 @@ def attribute_columns(params: SimulatorParams) -> tuple[str, ...]:
     return tuple(f"{a}={level}" for a, levels in params.attribute_levels.items() for level in levels)
 
 
+def member_columns(params: SimulatorParams) -> tuple[str, ...]:
+    """``("member",)``, 1 for a paid member, when the scenario has members (``MembershipParams``); else none."""
+    return ("member",) if params.has_members else ()
+
+
 def response_columns(params: SimulatorParams) -> tuple[str, ...]:
     """The response-history columns of the observation (``RESPONSE_FEATURES``), or none."""
     return tuple(f[0] for f in RESPONSE_FEATURES) if params.observe_responses else ()
@@ -82,9 +87,11 @@ def response_features(state: ShopperState) -> list[Any]:
 
 def feature_names(params: SimulatorParams) -> tuple[str, ...]:
     """Column names of ``observe``'s output: base features, one ``category=<name>`` per category,
-    the attribute columns (``attribute_columns``), then the response history (``response_columns``)."""
+    the attribute columns (``attribute_columns``), ``member`` (``member_columns``), then the
+    response history (``response_columns``)."""
     categories = tuple(f"category={c}" for c in params.category_names)
-    return tuple(f[0] for f in BASE_FEATURES) + categories + attribute_columns(params) + response_columns(params)
+    static = categories + attribute_columns(params) + member_columns(params)
+    return tuple(f[0] for f in BASE_FEATURES) + static + response_columns(params)
 
 
 def attribute_one_hot(params: SimulatorParams, attributes: NDArray[np.int8]) -> NDArray[np.float32]:
@@ -99,9 +106,14 @@ def attribute_one_hot(params: SimulatorParams, attributes: NDArray[np.int8]) -> 
     return out
 
 
+def category_slice(params: SimulatorParams) -> slice:
+    """The one-hot ``category=<name>`` columns of the observation, right after ``BASE_FEATURES``."""
+    return slice(len(BASE_FEATURES), len(BASE_FEATURES) + len(params.catalogue))
+
+
 def feature_bounds(params: SimulatorParams) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Lower and upper bounds of every feature, ``(n_features,)`` float32 each."""
-    k = len(params.catalogue) + len(attribute_columns(params)) + len(response_columns(params))
+    k = len(feature_names(params)) - len(BASE_FEATURES)
     low = np.array([f[1] for f in BASE_FEATURES] + [0.0] * k, dtype=np.float32)
     high = np.array([f[2] for f in BASE_FEATURES] + [1.0] * k, dtype=np.float32)
     return low, high
@@ -190,8 +202,11 @@ def observe(params: SimulatorParams, state: ShopperState) -> NDArray[np.float32]
         obs[:, n_base + n_categories : n_base + n_categories + n_attributes] = attribute_one_hot(
             params, state.traits.attributes
         )
+    start = n_base + n_categories + n_attributes
+    if params.has_members:
+        obs[:, start] = state.traits.member
+        start += 1
     if params.observe_responses:
-        start = n_base + n_categories + n_attributes
         for j, values in enumerate(response_features(state)):
             obs[:, start + j] = values
     return obs
@@ -203,7 +218,8 @@ def observe_one(state: ShopperState, caps: tuple[float | None, ...], rest: list[
     Args:
         caps: ``state_feature_caps(params)``.
         rest: The calendar features of the shopper's period, its one-hot category, its attribute
-            columns (``attribute_one_hot``), then its ``response_features`` if observed.
+            columns (``attribute_one_hot``), its ``member`` column if any, then its
+            ``response_features`` if observed.
 
     Returns:
         ``(n_features,)`` float32, equal to the shopper's row of ``observe``.

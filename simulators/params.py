@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from discountsim.simulators.config_schema import Range, ScenarioError, check_range, num
 
@@ -66,6 +67,9 @@ class SegmentParams:
             attributes and levels, or none does; ``attributes: null`` in a scenario built on
             another drops the inherited ones.
         review_rate: probability that a purchase is followed by a product review.
+        member_share: fraction of the segment's shoppers who are paid members (see
+            ``MembershipParams``); set per segment, since who buys a membership depends on how
+            much the shopper buys (loyal regulars more than occasional buyers).
     """
 
     share: float = num(0.2, 0.0, 1.0)
@@ -88,6 +92,7 @@ class SegmentParams:
     initial_lapse: float = num(0.0, 0.0, 520.0)
     max_initial_recency: float = num(5200.0, 0.0, 5200.0)
     attributes: dict[str, dict[str, float]] = field(default_factory=dict)
+    member_share: float = num(0.0, 0.0, 1.0)
 
     def __post_init__(self) -> None:
         if self.attributes is None:  # null in a scenario file: no attributes (drops inherited ones)
@@ -207,6 +212,32 @@ class BehaviourParams:
 
 
 @dataclass(frozen=True)
+class MembershipParams:
+    """A paid membership (Amazon Prime, Costco, a retailer's "plus" club), for the members of each segment.
+
+    A member pays ``fee`` per period while active, buys everything at the member price, a fraction
+    ``price_cut`` below list, and churns less. An offer d stacks on the member price: the member
+    pays (1 - price_cut)(1 - d) of list, an effective discount e = price_cut + (1 - price_cut) d.
+    The purchase utility and the reference discount see e, not d (``dynamics.effective_discount``):
+    a member's reference drifts to the member price, so a coupon must go deeper than that before
+    it reads as a gain (reference points set by the price a shopper usually pays, Kalyanaram &
+    Winer, 1995; Briesch, Krishnamurthi, Mazumdar & Raj, 1997, Journal of Consumer Research).
+
+    Attributes:
+        price_cut: Member price below list, a fraction in [0, 1): paid on every member purchase,
+            offer or not; not a promotion cost (it lowers revenue, as a lower shelf price would).
+        fee: Membership fee per active member per period (currency), booked in revenue.
+        churn_shift: Logit churn hazard added for members (negative: they stay longer). Paid
+            membership lowers defection (Bolton, Kannan & Bramlett, 2000, Journal of the Academy
+            of Marketing Science; sunk fees and switching costs).
+    """
+
+    price_cut: float = num(0.1, 0.0, 1.0, hi_open=True)
+    fee: float = num(1.5, 0.0, 1e6)
+    churn_shift: float = num(-1.0, -20.0, 20.0)
+
+
+@dataclass(frozen=True)
 class DynamicsSwitches:
     """Which inter-period dynamics are on. All off turns the problem into one-period pricing."""
 
@@ -256,6 +287,9 @@ class SimulatorParams:
             it was offered something (``observation.RESPONSE_FEATURES``). What a shop's CRM can
             compute from its own logs; it tells deal seekers (buy when offered) from loyal
             regulars (buy anyway) and sleeping dogs (offers do not lift them).
+        membership: The paid membership of the segments' ``member_share`` of shoppers; with no
+            member anywhere (every share 0, the default) it changes nothing. With members, the
+            observation holds a ``member`` column (the shop knows its members).
     """
 
     segments: dict[str, SegmentParams]
@@ -269,6 +303,7 @@ class SimulatorParams:
     dynamics: DynamicsSwitches = field(default_factory=DynamicsSwitches)
     observe_attributes: bool = False
     observe_responses: bool = False
+    membership: MembershipParams = field(default_factory=MembershipParams)
 
     def check(self, path: str) -> None:
         for what, parts in (("segments", self.segments), ("catalogue", self.catalogue)):
@@ -292,6 +327,11 @@ class SimulatorParams:
         if self.observe_attributes and not first:
             where = f"{path}.observe_attributes" if path else "observe_attributes"
             raise ScenarioError(f"{where}: true, but no segment has attributes to observe")
+
+    @cached_property
+    def has_members(self) -> bool:
+        """True when some segment has paid members (``SegmentParams.member_share`` > 0)."""
+        return any(segment.member_share > 0.0 for segment in self.segments.values())
 
     @property
     def segment_names(self) -> tuple[str, ...]:

@@ -9,13 +9,15 @@ over the shopper's own state x = (reference discount r, fatigue f, stock s, rece
 with multilinear interpolation between nodes:
 
     V_H(x) = 0
-    V_t(x) = max_d  pbar_t(x, d) V_i (1 + phi_i d)(m_i - d) - c_offer 1[d > 0]
+    V_t(x) = max_d  pbar_t(x, d) V_i (1 + phi_i d)(m_i - e_i(d)) - c_offer 1[d > 0] + F_i
                     + pbar (1 - q_buy) V_{t+1}(r', f', s'_buy, 0)
                     + (1 - pbar)(1 - q_none) V_{t+1}(r', f', s'_none, k + 1)
 
-with r' = w r + (1 - w) d, f' = decay f + 1[d > 0], s'_buy = max(s - c, 0) + phi d,
-s'_none = max(s - c, 0) and q the churn hazard after a purchase (recency 0) or without one
-(recency k + 1). pbar is the purchase probability averaged over the intent shock's stationary
+with e_i(d) the discount off list the shopper pays (d, or for a member with member price cut c_i,
+c_i + (1 - c_i) d; ``dynamics.effective_discount``), which also drives pbar and the reference,
+F_i the membership fee (0 for non-members), r' = w r + (1 - w) e_i(d), f' = decay f + 1[d > 0],
+s'_buy = max(s - c, 0) + phi d, s'_none = max(s - c, 0) and q the churn hazard after a purchase
+(recency 0) or without one (recency k + 1). pbar is the purchase probability averaged over the intent shock's stationary
 distribution N(0, sd^2) by Gauss-Hermite quadrature.
 
 What the equations cover: purchase response with reference gains and losses, fatigue,
@@ -235,6 +237,8 @@ def coverage(
             f"the value at reference discounts above d_max = {params.d_max:g} (initial reference up to {top:g}; "
             f"interpolated on {MAX_NODES_ABOVE} nodes)"
         )
+    if grid.resolves(params) and params.has_members:
+        gaps.append("member prices (the kink of the gain/loss terms at d = r falls between reference nodes)")
     if not grid.resolves(params):
         nodes = grid.nodes(params)
         axes = ", ".join(f"{a} ({nodes[a].size} nodes)" for a in _AXES if nodes[a].size > 1)
@@ -348,6 +352,8 @@ class _Shoppers:
     churn_logit: Array
     fatigue_churn: Array
     offer_churn: Array
+    member_price_cut: Array
+    membership_fee: Array
     satisfaction: Array
     start: NDArray[np.int64]
 
@@ -359,13 +365,17 @@ class _Shoppers:
         values["satisfaction"] = state.satisfaction
         return cls(**{k: np.asarray(v, dtype=np.float64).reshape(col) for k, v in values.items()}, start=state.t)
 
+    def seen(self, discount) -> Array:
+        """The discount off list each shopper sees at offer ``discount`` (``dynamics.effective_discount``)."""
+        return dynamics.effective_discount(discount, self.member_price_cut)
+
     def utility(self, *, season, shock, discount, reference, fatigue, stock) -> Array:
-        """Purchase utility through the one purchase equation, ``dynamics.purchase_utility``."""
+        """Purchase utility at offer ``discount`` through the one purchase equation, ``dynamics.purchase_utility``."""
         return dynamics.purchase_utility(
             intent=self.intent,
             season=season,
             shock=shock,
-            discount=discount,
+            discount=self.seen(discount),
             reference=reference,
             discount_sensitivity=self.discount_sensitivity,
             gain_weight=self.gain_weight,
@@ -378,8 +388,12 @@ class _Shoppers:
 
 
 def _expected_margin(sh: _Shoppers, discount: float | Array) -> Array:
-    """Expected profit of a purchase at ``discount``: V (1 + phi d)(m - d), currency (before offer cost)."""
-    return sh.basket_value * dynamics.basket_multiplier(discount, sh.forward_buying) * (sh.margin - discount)
+    """Expected profit of a purchase at offer ``discount``: V (1 + phi d)(m - e), currency (before offer cost).
+
+    e is the discount off list the shopper pays (``dynamics.effective_discount``): d, or for a
+    member the offer stacked on the member price.
+    """
+    return sh.basket_value * dynamics.basket_multiplier(discount, sh.forward_buying) * (sh.margin - sh.seen(discount))
 
 
 def _hazard(params: SimulatorParams, sh: _Shoppers, recency, fatigue, offered) -> Array:
@@ -464,7 +478,9 @@ def solve(
     chunk = check_count("chunk", chunk, 1, "shoppers solved together")
     grid = grid or PlanningGrid()
     n = state.n_shoppers
-    nodes = grid.nodes(params, top=float(state.reference.max()) if n else None)
+    # A member's reference can reach the deepest discount it sees, above d_max: the offer stacked on its member price.
+    top = max(state.reference.max(), dynamics.effective_discount(params.d_max, state.traits.member_price_cut).max())
+    nodes = grid.nodes(params, top=float(top) if n else None)
     sizes = [nodes[a].size for a in _AXES]
     values = np.zeros((horizon + 1, n, *sizes), dtype=np.float32)
     # Working memory grows with shoppers x nodes: a smaller grid (a resolved reference-only plan) takes more
@@ -510,14 +526,16 @@ def _solve_chunk(
     by_level = [
         (
             d,
-            _Interp(1, nodes["reference"], dynamics.update_reference(nodes["reference"], d, memory)),
+            _Interp(1, nodes["reference"], dynamics.update_reference(nodes["reference"], seen.reshape(-1, 1), memory)),
             _Interp(3, nodes["stock"], consumed_nodes + phi * d),
             _expected_margin(sh, d),
             # Utility without the calendar, which alone changes from step to step.
             sh.utility(season=0.0, shock=0.0, discount=d, reference=r, fatigue=f, stock=s),
         )
         for d in levels
+        for seen in (sh.seen(d),)
     ]
+    fee = sh.membership_fee if params.has_members else 0.0  # paid every period the member stays
     # With neither stock nor recency on the grid, buying or not leads to the same next state.
     same_after_buy = nodes["stock"].size == 1 and nodes["recency"].size == 1
     for step in range(horizon - 1, -1, -1):
@@ -541,7 +559,7 @@ def _solve_chunk(
                 p = sum(wj * dynamics.sigmoid(utility + ej) for wj, ej in zip(weights, shocks, strict=True))
             none = reference_next(cont_none)
             buy = none if same_after_buy else reference_next(stock_next(cont_buy))
-            q = p * margin - params.offer_cost * offered
+            q = p * margin - params.offer_cost * offered + fee
             q = q + p * stay_buy * buy + (1.0 - p) * stay_none * none
             np.maximum(best, q, out=best)
         out[step] = best
@@ -604,9 +622,11 @@ def action_values(
         )
         p = dynamics.sigmoid(utility)
         value = p * _expected_margin(sh, d) - params.offer_cost * (d > 0.0)
+        if params.has_members:
+            value = value + sh.membership_fee
         if table is not None:
             offered = np.full(n, d > 0.0)
-            reference_next = dynamics.update_reference(state.reference, depth, tr.reference_memory)
+            reference_next = dynamics.update_reference(state.reference, sh.seen(depth), tr.reference_memory)
             fatigue_next = dynamics.update_fatigue(state.fatigue, offered, behaviour.fatigue_decay)
             buy = _point_value(table, plan.nodes, (reference_next, fatigue_next, consumed + sh.forward_buying * d, 0.0))
             none = _point_value(table, plan.nodes, (reference_next, fatigue_next, consumed, state.recency + 1.0))

@@ -49,6 +49,7 @@ class _SegmentTables:
     sd: dict[str, NDArray[np.float64]]
     scalar: dict[str, NDArray[np.float64]]
     attribute_cumulative: tuple[NDArray[np.float64], ...] = ()  # per attribute, (n_segments, n_levels)
+    member_share: NDArray[np.float64] | None = None  # (n_segments,), None without members
 
 
 def _cumulative(shares: list[float]) -> NDArray[np.float64]:
@@ -128,6 +129,7 @@ def _cached_tables(key: _ParamsKey) -> _SegmentTables:
             np.stack([_cumulative(list(s.attributes[attribute].values())) for s in segments])
             for attribute in params.attribute_levels
         ),
+        member_share=np.array([s.member_share for s in segments]) if params.has_members else None,
     )
 
 
@@ -149,11 +151,15 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
 
     Returns:
         Traits with ``(n,)`` arrays, and ``attributes`` ``(n, n_attributes)``: each attribute's
-        level drawn by inverse CDF of the shopper's segment's level shares.
+        level drawn by inverse CDF of the shopper's segment's level shares. A shopper is a member
+        with its segment's ``member_share``; a member's price cut and fee are the scenario's
+        ``membership``, and its churn logit carries ``membership.churn_shift``.
     """
     tables = _tables(params)
-    # Attribute draws come after the others, so adding attributes changes no other trait (counter-based).
-    u = trait_uniforms(keys, _N_TRAIT_UNIFORMS + len(tables.attribute_cumulative))
+    # Attribute and membership draws come after the others, so adding them changes no other trait
+    # (counter-based streams).
+    n_attributes = len(tables.attribute_cumulative)
+    u = trait_uniforms(keys, _N_TRAIT_UNIFORMS + n_attributes + (tables.member_share is not None))
     segment = np.searchsorted(tables.cumulative_share, u[_U_SEGMENT], side="right").astype(np.int8)
     category = np.searchsorted(tables.category_cumulative_share, u[_U_CATEGORY], side="right").astype(np.int8)
     normals: list[NDArray[np.float64]] = []
@@ -168,6 +174,16 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
     for j, cumulative in enumerate(tables.attribute_cumulative):  # inverse CDF of the shopper's segment's shares
         below = cumulative[segment] <= u[_N_TRAIT_UNIFORMS + j][:, None]
         attributes[:, j] = np.minimum(below.sum(axis=1), cumulative.shape[1] - 1)
+    churn_logit = scalar["churn_logit"]
+    if tables.member_share is None:
+        member = np.zeros(segment.size, dtype=bool)
+        price_cut, fee = np.zeros(segment.size), np.zeros(segment.size)
+    else:
+        membership = params.membership
+        member = u[_N_TRAIT_UNIFORMS + n_attributes] < tables.member_share[segment]
+        price_cut = np.where(member, membership.price_cut, 0.0)
+        fee = np.where(member, membership.fee, 0.0)
+        churn_logit = churn_logit + np.where(member, membership.churn_shift, 0.0)
     return ShopperTraits(
         segment=segment,
         category=category,
@@ -183,16 +199,20 @@ def draw_traits(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperTra
         forward_buying=drawn["forward_buying"],
         basket_value=drawn["basket_value"] * tables.basket_scale[category],
         margin=tables.margin[category],
-        churn_logit=scalar["churn_logit"],
+        churn_logit=churn_logit,
         review_rate=scalar["review_rate"],
         attributes=attributes,
+        member=member,
+        member_price_cut=price_cut,
+        membership_fee=fee,
     )
 
 
 def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperState:
     """Shoppers at the start of the simulation, with a purchase history consistent with their traits.
 
-    Each shopper starts active with no fatigue or stock, its segment's reference discount,
+    Each shopper starts active with no fatigue or stock, its segment's reference discount (for a
+    member, stacked on its member price: ``dynamics.effective_discount``),
     exponentially distributed tenure T and recency, history averages at their stationary values
     for its baseline purchase rate p0 = sigmoid(a_i), and a stationary intent shock. Recency is
     k0 = min(L + min(E, T), K_max) with E ~ floor(Exp(initial_recency)), L the segment's
@@ -227,7 +247,8 @@ def initial_state(params: SimulatorParams, keys: NDArray[np.uint64]) -> ShopperS
         t=np.zeros(n, dtype=np.int64),
         traits=traits,
         active=np.ones(n, dtype=bool),
-        reference=tables.scalar["initial_reference"][seg].copy(),
+        # A member has been paying the member price: its reference is the segment's, stacked on it.
+        reference=dynamics.effective_discount(tables.scalar["initial_reference"][seg], traits.member_price_cut),
         fatigue=np.zeros(n),
         stock=np.zeros(n),
         satisfaction=base_rate.copy(),

@@ -13,6 +13,7 @@ import numpy as np
 from discountsim.simulators.budget import budget_left
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.contact_cap import ContactCap, offers_in_last
+from discountsim.simulators.disparity_floor import DisparityFloor
 from discountsim.simulators.observation import observe
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import initial_state
@@ -79,6 +80,7 @@ def rollout(
     state: ShopperState | None = None,
     contact_cap: ContactCap | None = None,
     campaign_budget: float | None = None,
+    disparity_floor: DisparityFloor | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -97,6 +99,9 @@ def rollout(
         campaign_budget: Promotion budget for the whole horizon, all shoppers together (currency;
             unspent money carries over), alone or with ``budget_per_period`` (the tighter binds);
             None for none. The same notion as ``envs.CampaignEnv``'s.
+        disparity_floor: First offers the floor forbids are not sent (``DisparityFloor.project``),
+            after the contact cap and before the budget; None: no floor. Shares count from the
+            start of this rollout.
     """
     horizon = check_count("horizon", horizon)
     for name, amount in (("budget_per_period", budget_per_period), ("campaign_budget", campaign_budget)):
@@ -118,6 +123,8 @@ def rollout(
         discount = rule(observation, state)
         if contact_cap is not None:
             discount = contact_cap.project(state, check_discount(params, discount, n))
+        if disparity_floor is not None:
+            discount = disparity_floor.project(state, check_discount(params, discount, n), totals["offers"] > 0)
         state, outcome = transition(params, state, discount, budget_left(budget_per_period, campaign_left))
         if campaign_left is not None:  # as envs.CampaignEnv keeps it
             campaign_left = max(campaign_left - float(outcome.promotion_cost.sum()), 0.0)

@@ -139,7 +139,8 @@ class SingleShopper:
         _, rows, i, self._ahead = self._queue.pop(0)
         state = rows.row(i)
         self.state = state
-        self._category_row = self._one_hot[state.traits.category] + self._attribute_row(state)
+        member = [float(state.traits.member)] if self.params.has_members else []
+        self._category_row = self._one_hot[state.traits.category] + self._attribute_row(state) + member
         return self.observation()
 
     def _attribute_row(self, state: ShopperState) -> list[float]:

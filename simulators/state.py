@@ -68,6 +68,10 @@ class ShopperTraits:
         review_rate: probability of a review after a purchase.
         attributes: ``(n, n_attributes)`` ``int8`` level index of each observable attribute
             (``SimulatorParams.attribute_levels``); ``(n, 0)`` without attributes.
+        member: the shopper is a paid member (``MembershipParams``); its ``churn_logit``
+            includes the members' churn shift.
+        member_price_cut: m_i, the member price below list (fraction); 0 for non-members.
+        membership_fee: F_i, the fee paid per active period (currency); 0 for non-members.
     """
 
     segment: NDArray[np.int8]
@@ -87,6 +91,9 @@ class ShopperTraits:
     churn_logit: Array
     review_rate: Array
     attributes: NDArray[np.int8]
+    member: NDArray[np.bool_]
+    member_price_cut: Array
+    membership_fee: Array
 
 
 @dataclass
@@ -176,12 +183,14 @@ class Outcome:
         purchase_probability: P(buy) at the offered discount and this period's state.
         purchased: the shopper bought.
         basket_value: list-price value V of the basket bought (0 without a purchase).
-        revenue: V (1 - d) on a redeemed purchase, V on a full-price purchase.
-        discount_cost: V d on a redeemed purchase: the discount given away.
+        revenue: V (1 - d) on a redeemed purchase, V on a full-price purchase; for a member,
+            V (1 - m)(1 - d) and V (1 - m) at member price m, plus the membership fee F of every
+            period the member starts active.
+        discount_cost: V d on a redeemed purchase, V (1 - m) d for a member: the discount given away.
         offer_cost: cost of sending the offer (``offer_cost`` per non-zero offer).
         promotion_cost: discount_cost + offer_cost.
         cogs: cost of goods V (1 - m).
-        profit: revenue - offer_cost - cogs = V - promotion_cost - cogs.
+        profit: revenue - offer_cost - cogs (= V - promotion_cost - cogs without members).
         churned: the shopper churned at the end of this period.
         active: the shopper is still active after this period.
         segment: latent segment index (for breakdowns only).

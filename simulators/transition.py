@@ -51,14 +51,24 @@ def recent_offers(state: ShopperState) -> NDArray[np.int8]:
     return offers_in_last(state, _RECENT_OFFER_WINDOW)
 
 
-def purchase_probability(state: ShopperState, season: NDArray, depth: NDArray) -> NDArray[np.float64]:
-    """P(buy) of each shopper at discount ``depth`` (0 for churned shoppers); arrays, or scalars for one shopper."""
+def seen_discount(params: SimulatorParams, state: ShopperState, depth: NDArray) -> NDArray:
+    """The discount off list each shopper sees at offer ``depth``: ``depth`` itself, or for members
+    the offer stacked on the member price (``dynamics.effective_discount``)."""
+    if not params.has_members:
+        return depth
+    return dynamics.effective_discount(depth, state.traits.member_price_cut)
+
+
+def purchase_probability(
+    params: SimulatorParams, state: ShopperState, season: NDArray, depth: NDArray
+) -> NDArray[np.float64]:
+    """P(buy) of each shopper at offer ``depth`` (0 for churned shoppers); arrays, or scalars for one shopper."""
     traits = state.traits
     utility = dynamics.purchase_utility(
         intent=traits.intent,
         season=season,
         shock=state.intent_shock,
-        discount=depth,
+        discount=seen_discount(params, state, depth),
         reference=state.reference,
         discount_sensitivity=traits.discount_sensitivity,
         gain_weight=traits.gain_weight,
@@ -134,12 +144,12 @@ def transition(
         offered, offer_cost, p_buy, purchased, redeemed = _offer_and_buy(params, state, d, u, season)
         # Redemptions are charged in arrival order against what the sent offers left over.
         multiplier = dynamics.basket_multiplier(d, state.traits.forward_buying)
-        claim = np.where(redeemed, normal_basket * multiplier * d, 0.0)
+        claim = np.where(redeemed, _price_paid(params, state, normal_basket * multiplier) * d, 0.0)
         honoured = within_budget(claim, order, budget_left - float(offer_cost.sum()))
         declined = redeemed & ~honoured
         # Declined at checkout: the shopper decides at list price with the same draw (CRN), and
         # since P(buy) rises with the discount, only some of them still buy.
-        p_full = purchase_probability(state, season, np.zeros(n))
+        p_full = purchase_probability(params, state, season, np.zeros(n))
         purchased = np.where(declined, u[Slot.PURCHASE] < p_full, purchased)
         redeemed &= honoured
         next_state, outcome = _settle(
@@ -176,9 +186,16 @@ def advance(
 def _offer_and_buy(params: SimulatorParams, state: ShopperState, d: NDArray, u: NDArray, season: NDArray):
     offered = d > 0.0
     offer_cost = params.offer_cost * offered
-    p_buy = purchase_probability(state, season, d)
+    p_buy = purchase_probability(params, state, season, d)
     purchased = u[Slot.PURCHASE] < p_buy
     return offered, offer_cost, p_buy, purchased, purchased & offered
+
+
+def _price_paid(params: SimulatorParams, state: ShopperState, list_value: NDArray) -> NDArray:
+    """What a basket of ``list_value`` costs before any offer: list, or the member price V (1 - m)."""
+    if not params.has_members:
+        return list_value
+    return list_value * (1.0 - state.traits.member_price_cut)
 
 
 def _settle(
@@ -199,8 +216,11 @@ def _settle(
     behaviour = params.behaviour
     depth_paid = select(redeemed, d, 0.0)
     basket = select(purchased, normal_basket * dynamics.basket_multiplier(depth_paid, traits.forward_buying), 0.0)
-    discount_cost = basket * depth_paid
-    revenue = basket - discount_cost
+    at_price = _price_paid(params, state, basket)
+    discount_cost = at_price * depth_paid
+    revenue = at_price - discount_cost
+    if params.has_members:  # the fee of every member who starts the period active
+        revenue = revenue + traits.membership_fee * state.active
     cogs = basket * (1.0 - traits.margin)
     promotion_cost = discount_cost + offer_cost
     profit = revenue - offer_cost - cogs
@@ -228,7 +248,7 @@ def _settle(
         t=state.t + 1,
         traits=traits,
         active=state.active ^ churned,  # churned implies active: active & ~churned
-        reference=dynamics.update_reference(state.reference, d, traits.reference_memory),
+        reference=dynamics.update_reference(state.reference, seen_discount(params, state, d), traits.reference_memory),
         fatigue=dynamics.update_fatigue(state.fatigue, offered, behaviour.fatigue_decay),
         stock=dynamics.update_stock(
             state.stock, purchased, depth_paid, traits.forward_buying, behaviour.stock_consumption

@@ -31,3 +31,15 @@ def test_on_win_back_the_oracle_buys_retention_and_targets_the_lapsed() -> None:
     offered = (oracle["offered_share"] * oracle["shoppers"]).groupby(oracle["tier"]).sum()
     rate = offered / oracle.groupby("tier")["shoppers"].sum()
     assert min(rate["lapsing"], rate["dormant"]) > rate["active"] + 0.15
+
+
+def test_on_members_the_oracle_spares_members_who_stay_and_pay_anyway() -> None:
+    policies = {"none": make_policy("no_discount", scenario="members"), "oracle": OraclePolicy()}
+    result = evaluate_lineup(policies, "members", 400, 26, seed=3)
+    groups = result.by_group[result.by_group["attribute"] == "member"].set_index(["policy", "level"])
+    # Paid members churn less ...
+    assert groups.loc[("none", "yes"), "retention"] > groups.loc[("none", "no"), "retention"] + 0.05
+    # ... and, at member prices with a reference that has moved to them, a coupon buys less from them.
+    assert groups.loc[("oracle", "yes"), "offered_share"] < groups.loc[("oracle", "no"), "offered_share"] - 0.1
+    summary = result.summary.set_index("policy")
+    assert summary.loc["oracle", "incremental_profit_ci_low"] > 0.0

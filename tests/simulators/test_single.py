@@ -21,6 +21,7 @@ def _scenarios():
         "churny": scenario_with(segments={name: {"churn_rate": 0.25} for name in base.segments}),
         "observed_attributes": scenario_with(observe_attributes=True, observe_responses=True),
         "win_back": load_scenario("win_back"),
+        "members": load_scenario("members"),
         "no_dynamics": scenario_with(
             dynamics={"reference_effects": False, "fatigue": False, "stockpiling": False, "churn": False}
         ),
