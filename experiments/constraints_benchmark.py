@@ -1,17 +1,19 @@
 """Constraints benchmark: what a budget, a contact cap and a fairness floor cost, and whether they hold.
 
     discountsim benchmark constraints [--scenario default] [--timesteps 6000000] [--n-eval 3000]
-        [--seed 5] [--train-seed 0] [--cap 2] [--window 4] [--budget-share 0.5] [--out benchmark-constraints]
+        [--seed 5] [--train-seed 0] [--cap 2] [--window 4] [--budget-share 0.5] [--floor 0.8]
+        [--out benchmark-constraints]
 
 Trains PPO (``conf/agent/ppo.yaml``) without constraints, measures its promotion spend per
 shopper-week on the evaluation shoppers, and trains a second PPO with a Lagrangian budget of
 ``--budget-share`` of that spend (``agents.callbacks.LagrangianBudgetCallback``). Then evaluates,
 on the same shoppers (common random numbers), no discount, rule_based, supervised, both PPOs and
-the oracle: once free, and once under a contact cap of ``--cap`` offers in any ``--window`` weeks
-(enforced by projection). Prints, per policy: incremental profit with and without the cap, spend
-against the budget, the offer-rate disparity across each observable attribute (the four-fifths
-rule: >= 0.8), and the profit each constraint gives up; writes ``constraints.csv`` and
-``groups.csv`` (the fairness view per attribute level) into ``--out``.
+the oracle: once free, once under a contact cap of ``--cap`` offers in any ``--window`` weeks, and
+once under a disparity floor of ``--floor`` (each enforced by projection). Prints, per policy:
+incremental profit free, capped and floored, spend against the budget, the offer-rate disparity
+across each observable attribute (the four-fifths rule: >= 0.8), and the profit each constraint
+gives up; writes ``constraints.csv`` and ``groups.csv`` (the fairness view per attribute level)
+into ``--out``.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--cap", type=cli_int(1), default=2, help="offers allowed per shopper in any window")
     parser.add_argument("--window", type=cli_int(1, 8), default=4, help="weeks per contact-cap window")
     parser.add_argument("--budget-share", type=_share, default=0.5, help="budget as a share of PPO's free spend")
+    parser.add_argument("--floor", type=_floor, default=0.8, help="disparity floor (four-fifths rule: 0.8)")
     parser.add_argument("--out", type=Path, default=Path("benchmark-constraints"))
     args = parser.parse_args(argv)
     if args.out.exists() and not args.out.is_dir():
@@ -78,23 +81,42 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     policies["oracle"] = OraclePolicy()
     free = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed)
     capped = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, contact_cap=cap)
-    table = _table(free.summary, capped.summary, budget, args.horizon, list(params.attribute_levels))
+    floored = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, disparity_floor=args.floor)
+    table = _table(free.summary, capped.summary, budget, args.horizon, list(params.attribute_levels), floored.summary)
     write_csv(args.out / "constraints.csv", table)
-    groups = pd.concat([free.by_group.assign(contact_cap=False), capped.by_group.assign(contact_cap=True)])
+    groups = pd.concat(
+        [
+            free.by_group.assign(constraint="none"),
+            capped.by_group.assign(constraint="contact_cap"),
+            floored.by_group.assign(constraint="disparity_floor"),
+        ]
+    )
     write_csv(args.out / "groups.csv", groups)
-    _print(console, table, params.currency, cap, budget, list(params.attribute_levels))
+    _print(console, table, params.currency, cap, budget, list(params.attribute_levels), args.floor)
     console.print(f"written: {args.out / 'constraints.csv'}, {args.out / 'groups.csv'}")
     return table
 
 
+def _floor(text: str) -> float:
+    value = cli_positive_number(text)
+    if value > 1.0:
+        raise argparse.ArgumentTypeError(f"expected a ratio in (0, 1], got {text}")
+    return value
+
+
 def _table(
-    free: pd.DataFrame, capped: pd.DataFrame, budget_per_shopper_week: float, horizon: int, attributes: list[str]
+    free: pd.DataFrame,
+    capped: pd.DataFrame,
+    budget_per_shopper_week: float,
+    horizon: int,
+    attributes: list[str],
+    floored: pd.DataFrame,
 ) -> pd.DataFrame:
-    """One row per policy: incremental profit free and capped with intervals, spend, disparities."""
-    free, capped = free.set_index("policy"), capped.set_index("policy")
+    """One row per policy: incremental profit free, capped and floored with intervals, spend, disparities."""
+    free, capped, floored = free.set_index("policy"), capped.set_index("policy"), floored.set_index("policy")
     rows = []
     for policy in free.index:
-        f, c = free.loc[policy], capped.loc[policy]
+        f, c, d = free.loc[policy], capped.loc[policy], floored.loc[policy]
         row = {
             "policy": policy,
             "incremental_profit": f["incremental_profit"],
@@ -110,8 +132,14 @@ def _table(
             "contact_cap_held": c["contact_cap_held"],
             "spend_per_shopper_week": f["promotion_cost"] / horizon,
             "over_budget": f["promotion_cost"] / horizon / budget_per_shopper_week - 1.0,
+            "floored_incremental_profit": d["incremental_profit"],
+            "floored_incremental_profit_ci_low": d["incremental_profit_ci_low"],
+            "floored_incremental_profit_ci_high": d["incremental_profit_ci_high"],
+            "floor_cost": f["incremental_profit"] - d["incremental_profit"],
+            "disparity_floor_held": d["disparity_floor_held"],
         }
         row |= {f"offer_disparity_{a}": f[f"offer_disparity_{a}"] for a in attributes}
+        row |= {f"floored_offer_disparity_{a}": d[f"offer_disparity_{a}"] for a in attributes}
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -123,11 +151,12 @@ def _print(
     cap: ContactCap,
     budget_per_shopper_week: float,
     attributes: list[str],
+    floor: float,
 ) -> None:
     budget = budget_per_shopper_week
     out = Table(title=f"Constraints (money per shopper over the horizon, {currency}; intervals 95 %, paired)")
     columns = ["policy", "incremental", f"under cap {cap.max_offers}/{cap.window} wk", "cap held", "spend / budget"]
-    columns += [f"disparity {a}" for a in attributes]
+    columns += [f"disparity {a}" for a in attributes] + [f"under floor {floor:g}", "floor held"]
     for column in columns:
         out.add_column(column, justify="left" if column == "policy" else "right")
     for r in table.itertuples():
@@ -140,6 +169,11 @@ def _print(
             f"{r.spend_per_shopper_week / budget:.1%}",
         ]
         cells += [f"{getattr(r, f'offer_disparity_{a}'):.3f}" for a in attributes]
+        cells += [
+            f"{r.floored_incremental_profit:+.2f} [{r.floored_incremental_profit_ci_low:+.2f}, "
+            f"{r.floored_incremental_profit_ci_high:+.2f}]",
+            "yes" if r.disparity_floor_held == 1.0 else "NO",
+        ]
         out.add_row(*cells)
     console.print(out)
     rows = table.set_index("policy")
@@ -148,7 +182,8 @@ def _print(
         f"ppo_lagrangian: spend {lag.spend_per_shopper_week:.3f} against a budget of {budget:.3f} per shopper-week "
         f"({lag.over_budget:+.1%}; goal <= +2 %), giving up {ppo.incremental_profit - lag.incremental_profit:+.2f} "
         f"{currency} per shopper against unconstrained ppo; the cap of {cap.max_offers} offers in {cap.window} weeks "
-        f"gives up {ppo.cap_cost:+.2f} (ppo), {rows.loc['oracle', 'cap_cost']:+.2f} (oracle)"
+        f"gives up {ppo.cap_cost:+.2f} (ppo), {rows.loc['oracle', 'cap_cost']:+.2f} (oracle); the disparity floor "
+        f"of {floor:g} gives up {ppo.floor_cost:+.2f} (ppo), {rows.loc['oracle', 'floor_cost']:+.2f} (oracle)"
     )
     worst = {a: rows[f"offer_disparity_{a}"].idxmin() for a in attributes}
     for a, policy in worst.items():

@@ -21,10 +21,17 @@ def test_constraints_benchmark_reports_each_constraint(tmp_path, capsys) -> None
     saved = pd.read_csv(tmp_path / "constraints.csv")
     assert len(saved) == 6
     groups = pd.read_csv(tmp_path / "groups.csv")
-    assert set(groups["attribute"]) == {"region", "age_band"} and set(groups["contact_cap"]) == {True, False}
+    assert set(groups["attribute"]) == {"region", "age_band"}
+    assert set(groups["constraint"]) == {"none", "contact_cap", "disparity_floor"}
+    assert (table["disparity_floor_held"] == 1.0).all()
+    assert (table[["floored_offer_disparity_region", "floored_offer_disparity_age_band"]] >= 0.8).all().all()
+    assert table.loc["oracle", "floor_cost"] == pytest.approx(
+        table.loc["oracle", "incremental_profit"] - table.loc["oracle", "floored_incremental_profit"]
+    )
     assert "ppo_lagrangian: spend" in capsys.readouterr().out
 
 
-def test_a_budget_share_outside_0_1_is_refused() -> None:
+@pytest.mark.parametrize("bad", [["--budget-share", "1.5"], ["--floor", "1.2"], ["--floor", "0"]])
+def test_a_share_or_floor_outside_its_range_is_refused(bad) -> None:
     with pytest.raises(SystemExit):
-        constraints_benchmark.main(["--budget-share", "1.5"])
+        constraints_benchmark.main(bad)
