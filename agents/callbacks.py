@@ -156,6 +156,11 @@ class ShopMetricsCallback(RolloutScheduleCallback):
     def eval_every(self) -> int:
         return self.every
 
+    @property
+    def shoppers(self) -> EvaluationShoppers | None:
+        """The evaluation shoppers with their no-discount and oracle runs, once the first evaluation made them."""
+        return self._shoppers
+
     def _on_training_start(self) -> None:
         super()._on_training_start()
         record_hparams(self.logger, {"algorithm": type(self.model).__name__, **self.hparams})

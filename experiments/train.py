@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from discountsim.agents import ALGORITHMS, evaluate, load_policy, save_policy
+from discountsim.agents import ALGORITHMS, load_policy, save_policy
 from discountsim.agents.callbacks import (
     SHOP_METRICS,
     LagrangianBudgetCallback,
@@ -34,6 +34,7 @@ from discountsim.agents.callbacks import (
     ShopMetricsCallback,
     log_shop_metrics,
 )
+from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3, saved_timesteps
 from discountsim.agents.storage import atomic_write, write_json
 from discountsim.experiments import CONFIG_DIR
@@ -218,12 +219,13 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     if cfg.resume and finished.exists():
         return _finished(cfg, params, run, finished, sb3)
     write_json(run / RUN_FILE, meta)
+    shoppers = None
     if sb3:
-        policy = _train_sb3(cfg, params, run, found)
+        policy, shoppers = _train_sb3(cfg, params, run, found)
     else:
         policy = instantiate(cfg.agent.policy)
         save_policy(policy, finished)
-    metrics = _evaluate(cfg, params, policy)
+    metrics = _evaluate(cfg, params, policy, shoppers)
     if not sb3:  # SB3 runs log through ShopMetricsCallback
         hparams = {"algorithm": cfg.agent.name, "seed": int(cfg.seed)}
         settings = OmegaConf.to_container(cfg.agent.policy, resolve=True)
@@ -233,19 +235,22 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
     return {k: float(metrics[k]) for k in SHOP_METRICS}
 
 
-def _evaluate(cfg: DictConfig, params: SimulatorParams, policy: Any) -> dict[str, Any]:
+def _evaluate(
+    cfg: DictConfig, params: SimulatorParams, policy: Any, shoppers: EvaluationShoppers | None = None
+) -> dict[str, Any]:
+    """The final evaluation: on ``shoppers`` (the training callback's, whose no-discount and oracle
+    runs are done) when given, else on fresh ones drawn with the same settings (the same shoppers)."""
     evaluation = cfg.evaluation
-    oracle = bool(evaluation.get("oracle", True))
-    row = evaluate(
-        policy,
-        params,
-        evaluation.n_shoppers,
-        evaluation.horizon,
-        evaluation.seed,
-        cfg.agent.name,
-        oracle,
-        contact_cap=_contact_cap(cfg),
-    )
+    if shoppers is None:
+        shoppers = EvaluationShoppers.make(
+            params,
+            evaluation.n_shoppers,
+            evaluation.horizon,
+            evaluation.seed,
+            bool(evaluation.get("oracle", True)),
+            contact_cap=_contact_cap(cfg),
+        )
+    row = shoppers.evaluate(policy, cfg.agent.name)
     metrics = {k: v for k, v in row.summary.iloc[0].items() if k not in ("policy", "scenario")}
     lagrangian = cfg.get("lagrangian")
     if lagrangian is not None:  # did the learner meet its budget on average, without any projection?
@@ -298,7 +303,10 @@ def _finished(cfg: DictConfig, params: SimulatorParams, run: Path, finished: Pat
     return metrics
 
 
-def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple[Path, int] | None) -> BaseAlgorithm:
+def _train_sb3(
+    cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple[Path, int] | None
+) -> tuple[BaseAlgorithm, EvaluationShoppers | None]:
+    """Train (or resume) the SB3 agent; returns it and the evaluation shoppers its metrics callback used."""
     agent = cfg.agent
     checkpoints = run / "checkpoints"
     env_arguments = _env_arguments(cfg)
@@ -325,19 +333,20 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
             agent.get("action_noise_sd"),
             tensorboard,
         )
+    metrics_callback = ShopMetricsCallback(
+        params,
+        int(cfg.evaluation.every),
+        int(cfg.evaluation.n_shoppers),
+        int(cfg.evaluation.horizon),
+        int(cfg.evaluation.seed),
+        hparams={"seed": seed, **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
+        oracle=bool(cfg.evaluation.get("oracle", True)),
+        contact_cap=_contact_cap(cfg),
+    )
     callbacks = [
         # In timesteps, at rollout boundaries: no division by n_envs needed.
         AtomicCheckpointCallback(int(cfg.checkpoint_every), checkpoints, agent.name),
-        ShopMetricsCallback(
-            params,
-            int(cfg.evaluation.every),
-            int(cfg.evaluation.n_shoppers),
-            int(cfg.evaluation.horizon),
-            int(cfg.evaluation.seed),
-            hparams={"seed": seed, **_flat(OmegaConf.to_container(agent.algorithm, resolve=True))},
-            oracle=bool(cfg.evaluation.get("oracle", True)),
-            contact_cap=_contact_cap(cfg),
-        ),
+        metrics_callback,
     ]
     lagrangian = cfg.get("lagrangian")
     if lagrangian is not None:
@@ -364,7 +373,7 @@ def _train_sb3(cfg: DictConfig, params: SimulatorParams, run: Path, found: tuple
         tb_log_name=agent.name,
     )
     save_sb3(model, run / MODEL_FILE)
-    return model
+    return model, metrics_callback.shoppers
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

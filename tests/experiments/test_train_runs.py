@@ -62,6 +62,16 @@ def finished_copy(finished, tmp_path) -> Path:
     return run
 
 
+def test_the_final_metrics_are_the_evaluators_on_the_same_shoppers(finished) -> None:
+    # The train job reuses its callback's no-discount and oracle runs; the numbers must be evaluate's.
+    from discountsim.agents import evaluate
+
+    saved = json.loads((finished / "metrics.json").read_text())
+    fresh = evaluate(load_policy(finished / "model.zip"), "default", 20, 4, seed=12345, oracle=True).summary.iloc[0]
+    for metric in ("profit", "incremental_profit", "uplift_captured", "oracle_share"):
+        assert saved[metric] == pytest.approx(float(fresh[metric]), rel=1e-12), metric
+
+
 def test_timesteps_are_rounded_up_to_whole_rollouts_said_and_recorded(finished) -> None:
     saved = json.loads((finished / "metrics.json").read_text())
     assert saved["timesteps"] == 768  # 600 asked, 3 rollouts of 256
