@@ -14,6 +14,7 @@ then are those of the timestep count they are logged (or saved) under.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -206,6 +207,14 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
     derivative term), which damps the overshoot of pure dual ascent. lam rises while the policy
     overspends and falls when it underspends, so the policy learns where spend buys the most.
 
+    Where the last iterate lands swings with lam's last oscillation, so by default the callback
+    keeps the best *feasible* iterate (``keep_best_feasible``): at every update, a policy whose
+    measured spend is at most ``(1 - feasibility_margin) * b`` and whose profit on the same
+    shoppers is the highest so far is copied, and restored at the end of training (the common
+    practice of reporting the best feasible policy of a constrained run; the margin leaves room
+    for the spend on other shoppers to differ). Judge it on other shoppers than these. A resumed
+    run considers only the iterates after the resume.
+
     Args:
         budget_per_shopper_week: b, the budget per shopper and week (currency); a population's
             weekly budget B over N shoppers is b = B / N.
@@ -218,6 +227,8 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         every: Timesteps between dual updates (at rollout boundaries).
         scenario: The training scenario (the spend is measured on it).
         n_shoppers, horizon, seed: The fixed shoppers the spend is measured on.
+        keep_best_feasible: Restore the best feasible iterate at the end of training (see above).
+        feasibility_margin: Share of the budget an iterate must stay under to count as feasible.
     """
 
     def __init__(
@@ -233,9 +244,17 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         kp: float = 1.0,
         contact_cap: ContactCap | dict[str, int] | None = None,
         state_file: str | Path | None = None,
+        keep_best_feasible: bool = True,
+        feasibility_margin: float = 0.02,
         verbose: int = 0,
     ) -> None:
         super().__init__(every, "lagrangian.every", verbose)
+        if not (isinstance(feasibility_margin, int | float) and 0.0 <= feasibility_margin < 1.0):
+            raise ValueError(f"lagrangian.feasibility_margin: expected a share in [0, 1), got {feasibility_margin!r}")
+        self.keep_best_feasible = bool(keep_best_feasible)
+        self.feasibility_margin = float(feasibility_margin)
+        self.best: dict[str, float] | None = None  # timesteps, spend, profit of the kept iterate
+        self._best_weights: dict[str, Any] | None = None
         self.contact_cap = contact_cap_arg(contact_cap)
         self.state_file = None if state_file is None else Path(state_file)
         if not (math.isfinite(kp) and kp >= 0.0):
@@ -267,15 +286,37 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
 
     def spend(self) -> float:
         """The model's deterministic promotion spend per shopper-week on the fixed shoppers (currency)."""
+        return self._measure()[0]
+
+    def _measure(self) -> tuple[float, float]:
+        """Deterministic spend per shopper-week and profit per shopper on the fixed shoppers (currency)."""
         if self._shoppers is None:
             self._shoppers = EvaluationShoppers.make(
                 self.scenario, self.n_shoppers, self.horizon, self.seed, False, contact_cap=self.contact_cap
             )
         totals = self._shoppers.run(self.model)
-        return float(totals.promotion_cost.mean()) / self.horizon
+        return float(totals.promotion_cost.mean()) / self.horizon, float(totals.profit.mean())
+
+    def _on_training_end(self) -> None:
+        if self._best_weights is not None and self.best is not None:
+            self.model.policy.load_state_dict(self._best_weights)
+            logger.info(
+                "lagrangian: restored the best feasible iterate (%s timesteps: spend %.4g per shopper-week against "
+                "a budget of %.4g, profit %.2f on the callback's shoppers)",
+                f"{int(self.best['timesteps']):,}",
+                self.best["spend"],
+                self.budget,
+                self.best["profit"],
+            )
+        elif self.keep_best_feasible:
+            logger.warning("lagrangian: no iterate met the budget on the callback's shoppers; keeping the last one")
 
     def on_schedule(self) -> None:
-        spend = self.spend()
+        spend, profit = self._measure()
+        feasible = spend <= (1.0 - self.feasibility_margin) * self.budget
+        if self.keep_best_feasible and feasible and (self.best is None or profit > self.best["profit"]):
+            self.best = {"timesteps": float(self.num_timesteps), "spend": spend, "profit": profit}
+            self._best_weights = copy.deepcopy(self.model.policy.state_dict())
         violation = spend / self.budget - 1.0
         self.integral = max(0.0, self.integral + self.dual_lr * violation)
         self.multiplier = max(0.0, self.integral + self.kp * violation)

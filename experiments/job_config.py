@@ -217,6 +217,8 @@ JOB_SCHEMAS: dict[str, Record] = {
                         "initial_multiplier": Num(0.0),
                         "every": COUNT,
                         "kp": Num(0.0),
+                        "keep_best_feasible": Bool(),
+                        "feasibility_margin": Num(0.0, 1.0, hi_open=True),
                     },
                     required=("budget_per_shopper_week",),
                 )

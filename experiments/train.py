@@ -350,7 +350,10 @@ def _train_sb3(
     ]
     lagrangian = cfg.get("lagrangian")
     if lagrangian is not None:
-        callbacks.append(
+        # Before the metrics callback: at the end of training it restores the best feasible iterate,
+        # which the last shop/ point and the saved model must both be.
+        callbacks.insert(
+            1,
             LagrangianBudgetCallback(
                 float(lagrangian.budget_per_shopper_week),
                 float(lagrangian.get("dual_lr", 0.1)),
@@ -361,7 +364,9 @@ def _train_sb3(
                 kp=float(lagrangian.get("kp", 1.0)),
                 contact_cap=_contact_cap(cfg),
                 state_file=checkpoints / LAGRANGIAN_FILE,
-            )
+                keep_best_feasible=bool(lagrangian.get("keep_best_feasible", True)),
+                feasibility_margin=float(lagrangian.get("feasibility_margin", 0.02)),
+            ),
         )
     learn(
         model,

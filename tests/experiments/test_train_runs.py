@@ -283,13 +283,48 @@ def test_a_lagrangian_budget_raises_its_multiplier_while_the_agent_overspends(tm
         train(_cfg([*HAND_WRITTEN, budget]), tmp_path / "hand")
     # The proportional term answers the current violation at once: lam = I + kp * e.
     pid = LagrangianBudgetCallback(1.0, dual_lr=0.1, kp=2.0)
-    pid.spend = lambda: 3.0  # type: ignore[method-assign]  # 200 % over
+    pid._measure = lambda: (3.0, 0.0)  # type: ignore[method-assign]  # 200 % over
     pid.init_callback(callback.model)
     pid.on_schedule()
     assert (pid.integral, pid.multiplier) == (pytest.approx(0.2), pytest.approx(0.2 + 2.0 * 2.0))
-    pid.spend = lambda: 0.5  # type: ignore[method-assign]  # 50 % under: the proportional term pulls lam down now
+    pid._measure = lambda: (0.5, 0.0)  # type: ignore[method-assign]  # 50 % under: the proportional term pulls lam down now
     pid.on_schedule()
     assert pid.integral == pytest.approx(0.15) and pid.multiplier == 0.0
+
+
+def test_the_best_feasible_iterate_is_restored_at_the_end() -> None:
+    import torch
+    from discountsim.agents.callbacks import LagrangianBudgetCallback
+    from discountsim.agents.sb3_agents import make_model
+    from stable_baselines3.common.logger import Logger
+
+    model = make_model("ppo", hyperparams={"n_steps": 4, "batch_size": 16}, env={"n_envs": 4}, horizon=4)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    weights = {k: v.clone() for k, v in model.policy.state_dict().items()}
+    callback = LagrangianBudgetCallback(1.0, every=256)
+    callback.init_callback(model)
+    # (spend, profit) per update: the second is feasible and best; the third earns more but overspends.
+    measured = iter([(2.0, 50.0), (0.9, 40.0), (1.5, 90.0), (0.5, 10.0)])
+    callback._measure = lambda: next(measured)  # type: ignore[method-assign]
+    for step in range(4):
+        callback.num_timesteps = 256 * (step + 1)
+        if step == 1:  # the iterate kept: these weights
+            kept = {k: v.clone() for k, v in model.policy.state_dict().items()}
+        else:  # other iterates: perturbed weights
+            model.policy.load_state_dict({k: v + step for k, v in weights.items()})
+        callback.on_schedule()
+    assert callback.best == {"timesteps": 512.0, "spend": 0.9, "profit": 40.0}
+    callback._on_training_end()
+    for name, value in model.policy.state_dict().items():
+        assert torch.equal(value, kept[name]), name
+    # Nothing feasible (a margin no iterate meets): the last iterate stays.
+    strict = LagrangianBudgetCallback(1.0, every=256, feasibility_margin=0.6)
+    strict.init_callback(model)
+    strict._measure = lambda: (0.5, 10.0)  # type: ignore[method-assign]
+    strict.on_schedule()
+    assert strict.best is None
+    with pytest.raises(ValueError, match="feasibility_margin"):
+        LagrangianBudgetCallback(1.0, feasibility_margin=1.0)
 
 
 def test_a_resume_continues_the_budget_multiplier_and_refuses_another_budget(tmp_path, monkeypatch) -> None:
