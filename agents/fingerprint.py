@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 from discountsim.envs import DiscountActions, ShopperVecEnv
 from discountsim.simulators import SimulatorParams, feature_names
-from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.params import definition
 from gymnasium import spaces
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class PolicyScenarioMismatch(DiscountSimInputError):
 
 def scenario_hash(params: SimulatorParams) -> str:
     """Short SHA-256 of the scenario's parameters, its name excluded (a renamed copy has the same dynamics)."""
-    data = {k: v for k, v in to_dict(params).items() if k != "name"}
+    data = {k: v for k, v in definition(params).items() if k != "name"}
     text = json.dumps(data, separators=(",", ":"), default=float)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -168,7 +168,9 @@ def _switch_hint(saved: list[str], scenario: list[str]) -> str:
             {"observe_responses" for c in columns if c in responses}
             | {"observe_attributes" for c in columns if "=" in c and not c.startswith("category=")}
         )
-        named = [f"{s}: true" for s in switches] + (["paid members (member_share > 0)"] if "member" in columns else [])
+        named = [f"{s}: true" for s in switches]
+        if "member" in columns:
+            named.append("a `member` column (paid members: member_share > 0)")
         if named:
             where = "the policy was built with" if label == "saved" else "the scenario has"
             hints.append(f"{where} {' and '.join(named)}")

@@ -59,6 +59,16 @@ class DiscountActions:
         tau = self.offer_threshold
         if isinstance(tau, bool) or not isinstance(tau, numbers.Real) or not -1.0 <= float(tau) < 1.0:
             raise DiscountSimInputError(f"offer_threshold: expected a number in [-1, 1), got {tau!r}")
+        if self.action_type == "discrete" and float(tau) != -1.0:
+            raise DiscountSimInputError(
+                f"offer_threshold: {tau!r} applies to continuous actions only; discrete level 0 is the no-offer action"
+            )
+
+    @cached_property
+    def _zone(self) -> float:
+        """The no-offer threshold as compared: the larger of it and its float32 rounding, so that an
+        action equal to the threshold in an agent's float32 is no offer too."""
+        return max(float(self.offer_threshold), float(np.float32(self.offer_threshold)))
 
     @property
     def levels(self) -> NDArray[np.float64]:
@@ -121,7 +131,7 @@ class DiscountActions:
         clipped = np.clip(a.astype(np.float64), -1.0, 1.0)
         if self.offer_threshold == -1.0:
             return (clipped + 1.0) * (0.5 * self.d_max)
-        tau = float(self.offer_threshold)
+        tau = self._zone
         return np.maximum(clipped - tau, 0.0) * (self.d_max / (1.0 - tau))
 
     def discount_of(self, action: Any) -> float:
@@ -140,7 +150,7 @@ class DiscountActions:
                     clipped = min(max(x, -1.0), 1.0)
                     if self.offer_threshold == -1.0:
                         return (clipped + 1.0) * (0.5 * self.d_max)
-                    tau = float(self.offer_threshold)
+                    tau = self._zone
                     return max(clipped - tau, 0.0) * (self.d_max / (1.0 - tau))
         return float(self.to_discount(action)[0])
 
@@ -151,7 +161,7 @@ class DiscountActions:
     def from_discount(self, discounts: NDArray) -> NDArray:
         """Actions that map to the given discounts, ``(batch,)`` -> ``(batch, width)`` or ``(batch,)`` levels.
 
-        Continuous: the exact inverse of ``to_discount``. Discrete: the nearest level.
+        Continuous: the inverse of ``to_discount`` (no offer maps to -1). Discrete: the nearest level.
 
         Raises:
             ValueError: On NaN, infinite or out-of-range [0, d_max] discounts.
@@ -161,6 +171,9 @@ class DiscountActions:
             raise ValueError(f"discount: expected finite values in [0, {self.d_max}]")
         if self.action_type == "discrete":
             return np.abs(d.reshape(-1)[:, None] - self.levels[None, :]).argmin(axis=1)
-        tau = float(self.offer_threshold)
-        actions = np.clip(tau + d / self.d_max * (1.0 - tau), -1.0, 1.0).astype(np.float32)
+        if self.offer_threshold == -1.0:
+            actions = np.clip(d / self.d_max * 2.0 - 1.0, -1.0, 1.0).astype(np.float32)
+        else:  # no offer: -1, deep in the zone; an offer: above the threshold, as to_discount reads it
+            tau = self._zone
+            actions = np.where(d > 0.0, np.clip(tau + d / self.d_max * (1.0 - tau), -1.0, 1.0), -1.0).astype(np.float32)
         return actions.reshape(-1, self.width)

@@ -19,6 +19,7 @@ into ``--out``.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -81,7 +82,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     policies["oracle"] = OraclePolicy()
     free = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed)
     capped = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, contact_cap=cap)
-    floored = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, disparity_floor=args.floor)
+    if params.attribute_levels:
+        floored = evaluate_lineup(policies, params, args.n_eval, args.horizon, args.seed, disparity_floor=args.floor)
+    else:  # nothing to hold a floor across: the free line-up stands for it, said once
+        console.print(f"[yellow]{params.name}: its shoppers have no attributes; the disparity floor is skipped[/]")
+        floored = free
     table = _table(free.summary, capped.summary, budget, args.horizon, list(params.attribute_levels), floored.summary)
     write_csv(args.out / "constraints.csv", table)
     groups = pd.concat(
@@ -172,7 +177,7 @@ def _print(
         cells += [
             f"{r.floored_incremental_profit:+.2f} [{r.floored_incremental_profit_ci_low:+.2f}, "
             f"{r.floored_incremental_profit_ci_high:+.2f}]",
-            "yes" if r.disparity_floor_held == 1.0 else "NO",
+            "yes" if r.disparity_floor_held == 1.0 else ("-" if math.isnan(r.disparity_floor_held) else "NO"),
         ]
         out.add_row(*cells)
     console.print(out)

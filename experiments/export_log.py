@@ -39,6 +39,11 @@ def export_log(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, Any]:
     """Write the log a composed ``export_log`` config describes; returns its path, rows and SHA-256."""
     cfg = check_job_config("export_log", cfg)
     params: SimulatorParams = instantiate(cfg.simulator)
+    if params.has_members:
+        raise DiscountSimInputError(
+            f"simulator: {params.name!r} has paid members (member_share > 0); a shop log has no column for membership, "
+            "member prices or fees, so calibrate and ope could not read them back; export a scenario without members"
+        )
     out = Path(to_absolute_path(str(cfg.out))) if cfg.out is not None else Path(output_dir) / "log.csv"
     table_format(out, "out")  # before the simulation, not after it
     shards = int(cfg.shards)

@@ -41,8 +41,8 @@ from discountsim.experiments import CONFIG_DIR
 from discountsim.experiments.job_config import check_job_config
 from discountsim.experiments.run_dir import job_main
 from discountsim.simulators import SimulatorParams
-from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.params import definition
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -129,7 +129,7 @@ def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
     training env and the agent's settings. Checkpoints do not record the settings the config gives
     (a loaded SB3 model keeps its own), so a changed setting would otherwise be dropped silently.
     """
-    scenario = json.dumps(to_dict(params), default=str)  # no sort_keys: category order is the layout
+    scenario = json.dumps(definition(params), default=str)  # no sort_keys: category order is the layout
     agent = OmegaConf.to_container(cfg.agent, resolve=True)
     settings = agent.get("algorithm", agent.get("policy", {}))
     meta: dict[str, Any] = {

@@ -6,15 +6,18 @@ min / max over levels; the four-fifths rule (0.8) is the threshold people know. 
 every policy to such a floor by projection onto the feasible set, the same for every policy:
 
 * each period, a first offer to a shopper never offered before counts towards its levels' shares;
-* if, with this period's first offers, a level's share would exceed ``lowest share / floor`` for
-  some attribute, that level's first offers are withheld, latest arrival first (the order of the
-  period's ``Slot.ARRIVAL`` uniforms, which the budget also serves by), until it does not;
-  withholding offers in one attribute's level lowers shares in the others, so this repeats until
-  nothing changes (the kept set only shrinks, so it ends);
+* while, with this period's first offers, some attribute's lowest level share is below ``floor``
+  times its highest, first offers are withheld greedily: those whose levels are the most
+  over-offered (the sum over attributes of the level's share / that attribute's lowest share)
+  first, ties latest arrival first (the period's ``Slot.ARRIVAL`` uniforms, which the budget also
+  serves by), a tenth of the offers over the caps per pass (at least one), until the ratio holds
+  for every attribute (at the latest when no first offer is left);
 * offers to shoppers offered before are never withheld: they do not change any share.
 
-The shares are monotone in time and the lowest share never falls, so if the ratio holds before a
-period it holds after it: every prefix of the horizon, and the horizon, meets the floor. This is
+Withholding every first offer leaves the shares of the period before, which met the floor, so the
+floor holds after every period: over every prefix of the horizon, and the horizon. Under a budget,
+``rollout`` drops the offers the budget cannot send before this projection, so the budget never
+withholds an offer the floor counted on. This is
 "levelling down": it never adds an offer, so it costs no promotion money, but it serves the
 over-offered levels less rather than the under-offered ones more (Mittelstadt, Wachter & Russell,
 2023, on levelling down in fair machine learning).
@@ -32,8 +35,6 @@ from discountsim.simulators.random_streams import Slot, period_uniforms
 from discountsim.simulators.state import ShopperState
 from numpy.typing import NDArray
 
-_MAX_ROUNDS = 64  # rounds over the attributes; each round either changes nothing or withholds an offer
-
 
 @dataclass(frozen=True)
 class DisparityFloor:
@@ -47,7 +48,7 @@ class DisparityFloor:
 
     def __post_init__(self) -> None:
         value = self.floor
-        ok = isinstance(value, int | float | np.floating) and not isinstance(value, bool)
+        ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
         if not ok or not 0.0 < float(value) <= 1.0:
             raise DiscountSimInputError(
                 f"disparity_floor: expected a ratio in (0, 1] (0.8: four-fifths rule), got {value!r}"
@@ -69,45 +70,44 @@ class DisparityFloor:
             return discount
         arrival = period_uniforms(state.key, state.t)[Slot.ARRIVAL]
         kept = first.copy()
-        for _ in range(_MAX_ROUNDS):
-            changed = False
-            for j in range(attributes.shape[1]):
-                withheld = self._withheld(attributes[:, j], offered_before, kept, arrival)
-                if withheld.any():
-                    kept &= ~withheld
-                    changed = True
-            if not changed:
+        while kept.any():
+            shares = [_shares(attributes[:, j], offered_before | kept) for j in range(attributes.shape[1])]
+            lows = [float(share[np.isfinite(share)].min()) for share in shares]
+            highs = [float(share[np.isfinite(share)].max()) for share in shares]
+            if all(high == 0.0 or low >= self.floor * high - 1e-12 for low, high in zip(lows, highs, strict=True)):
                 break
+            # How over-offered each kept first offer's levels are, summed over attributes.
+            candidates = np.flatnonzero(kept)
+            score = np.zeros(candidates.size)
+            for j, (share, low) in enumerate(zip(shares, lows, strict=True)):
+                score += share[attributes[candidates, j]] / max(low, 1e-9)
+            # A tenth of the offers over the caps per pass (at least one), the most over-offered first and,
+            # among equals, the latest arrival: close to withholding them one at a time, in few passes.
+            over = sum(_excess(attributes[:, j], offered_before | kept, self.floor) for j in range(attributes.shape[1]))
+            batch = max(1, int(np.ceil(0.1 * over)))
+            order = candidates[np.lexsort((-arrival[candidates], -score))]
+            kept[order[:batch]] = False
         return np.where(first & ~kept, 0.0, discount)
-
-    def _withheld(
-        self, codes: NDArray[np.int8], before: NDArray[np.bool_], kept: NDArray[np.bool_], arrival: NDArray
-    ) -> NDArray[np.bool_]:
-        """First offers of one attribute to withhold: in each level over the cap, the latest arrivals."""
-        n_levels = int(codes.max()) + 1
-        size = np.bincount(codes, minlength=n_levels).astype(np.float64)
-        offered = np.bincount(codes, weights=before | kept, minlength=n_levels)
-        present = size > 0
-        share = np.where(present, offered / np.where(present, size, 1.0), np.inf)
-        cap = share[present].min() / self.floor
-        # Shoppers a level may have offered: its share at most the cap (a hair of slack for rounding).
-        allowed = np.floor(cap * size + 1e-9)
-        excess = offered - allowed
-        if not (excess > 0).any():
-            return np.zeros(codes.size, dtype=bool)
-        candidates = np.flatnonzero(kept & (excess[codes] > 0))
-        # Within each level, rank its kept first offers from the latest arrival: the first ``excess`` go.
-        order = candidates[np.lexsort((-arrival[candidates], codes[candidates]))]
-        level = codes[order]
-        start = np.searchsorted(level, level, side="left")
-        rank = np.arange(order.size) - start
-        withheld = np.zeros(codes.size, dtype=bool)
-        withheld[order[rank < excess[level]]] = True
-        return withheld
 
     def config(self) -> dict[str, float]:
         """The floor as a mapping (``disparity_floor`` in a job config)."""
         return {"floor": self.floor}
+
+
+def _shares(codes: NDArray[np.int8], offered: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Offered share of each level of one attribute, ``inf`` for a level without shoppers."""
+    size = np.bincount(codes, minlength=int(codes.max()) + 1).astype(np.float64)
+    count = np.bincount(codes, weights=offered, minlength=size.size)
+    return np.where(size > 0, count / np.where(size > 0, size, 1.0), np.inf)
+
+
+def _excess(codes: NDArray[np.int8], offered: NDArray[np.bool_], floor: float) -> float:
+    """Offers above the caps (lowest share / floor) of one attribute's levels, summed."""
+    size = np.bincount(codes, minlength=int(codes.max()) + 1).astype(np.float64)
+    count = np.bincount(codes, weights=offered, minlength=size.size)
+    share = np.where(size > 0, count / np.where(size > 0, size, 1.0), np.inf)
+    cap = share[size > 0].min() / floor
+    return float(np.maximum(count - np.floor(cap * size + 1e-9), 0.0).sum())
 
 
 def disparity_floor_arg(value: Any) -> DisparityFloor | None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from discountsim.simulators.config_schema import Range, ScenarioError, check_range, num
+from discountsim.simulators.config_schema import Range, ScenarioError, check_range, num, to_dict
 
 PERIODS_PER_YEAR = 52
 
@@ -324,6 +324,12 @@ class SimulatorParams:
                     f"{where}.{name}.attributes: every segment must give the same attributes and levels, in "
                     f"the same order; {first_name} gives {first}, {name} gives {layout}"
                 )
+        if not self.has_members and self.membership != MembershipParams():
+            where = f"{path}.membership" if path else "membership"
+            raise ScenarioError(
+                f"{where}: set, but no segment has member_share > 0, so nobody is a member; give some segment "
+                "a member_share (as members.yaml does) or drop membership"
+            )
         if self.observe_attributes and not first:
             where = f"{path}.observe_attributes" if path else "observe_attributes"
             raise ScenarioError(f"{where}: true, but no segment has attributes to observe")
@@ -346,3 +352,19 @@ class SimulatorParams:
         """Each observable attribute's levels, in order (empty without attributes)."""
         first = next(iter(self.segments.values()))
         return {attribute: tuple(levels) for attribute, levels in first.attributes.items()}
+
+
+def definition(params: SimulatorParams) -> dict:
+    """The scenario as plain data for hashing: ``to_dict`` without settings that change nothing.
+
+    Membership fields are left out of a scenario without members (every ``member_share`` 0, and
+    then ``membership`` at its defaults, which ``check`` enforces), so that adding the feature did
+    not change the hash of any scenario that does not use it: checkpoints and train runs made
+    before it still match their scenario.
+    """
+    data = to_dict(params)
+    if not params.has_members:
+        data.pop("membership", None)
+        for segment in data["segments"].values():
+            segment.pop("member_share", None)
+    return data

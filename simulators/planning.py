@@ -478,9 +478,11 @@ def solve(
     chunk = check_count("chunk", chunk, 1, "shoppers solved together")
     grid = grid or PlanningGrid()
     n = state.n_shoppers
-    # A member's reference can reach the deepest discount it sees, above d_max: the offer stacked on its member price.
-    top = max(state.reference.max(), dynamics.effective_discount(params.d_max, state.traits.member_price_cut).max())
-    nodes = grid.nodes(params, top=float(top) if n else None)
+    top = None
+    if n:  # a member's reference can reach the deepest discount it sees: the offer stacked on its member price
+        seen = dynamics.effective_discount(params.d_max, state.traits.member_price_cut)
+        top = float(max(state.reference.max(), seen.max()))
+    nodes = grid.nodes(params, top=top)
     sizes = [nodes[a].size for a in _AXES]
     values = np.zeros((horizon + 1, n, *sizes), dtype=np.float32)
     # Working memory grows with shoppers x nodes: a smaller grid (a resolved reference-only plan) takes more

@@ -13,12 +13,13 @@ import numpy as np
 from discountsim.simulators.budget import budget_left
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.contact_cap import ContactCap, offers_in_last
-from discountsim.simulators.disparity_floor import DisparityFloor
+from discountsim.simulators.disparity_floor import DisparityFloor, disparity_floor_arg
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.observation import observe
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import initial_state
 from discountsim.simulators.state import MONEY_FIELDS, ShopperState
-from discountsim.simulators.transition import check_discount, transition
+from discountsim.simulators.transition import check_discount, offers_sent, transition
 from numpy.typing import NDArray
 
 DiscountRule = Callable[[NDArray[np.float32], ShopperState], NDArray]
@@ -80,7 +81,7 @@ def rollout(
     state: ShopperState | None = None,
     contact_cap: ContactCap | None = None,
     campaign_budget: float | None = None,
-    disparity_floor: DisparityFloor | None = None,
+    disparity_floor: DisparityFloor | float | None = None,
 ) -> RolloutTotals:
     """Simulate the shoppers with ``keys`` for ``horizon`` periods under ``rule``.
 
@@ -100,13 +101,20 @@ def rollout(
             unspent money carries over), alone or with ``budget_per_period`` (the tighter binds);
             None for none. The same notion as ``envs.CampaignEnv``'s.
         disparity_floor: First offers the floor forbids are not sent (``DisparityFloor.project``),
-            after the contact cap and before the budget; None: no floor. Shares count from the
-            start of this rollout.
+            after the contact cap and after dropping the offers the budget cannot send, so that the
+            budget withholds nothing the floor counted on; a ratio, a ``DisparityFloor`` or None
+            (no floor). Shares count from the start of this rollout.
     """
     horizon = check_count("horizon", horizon)
     for name, amount in (("budget_per_period", budget_per_period), ("campaign_budget", campaign_budget)):
         if amount is not None and not (np.isfinite(amount) and amount >= 0.0):
             raise ValueError(f"{name}: expected a finite amount >= 0 (currency), got {amount}")
+    disparity_floor = disparity_floor_arg(disparity_floor)
+    if disparity_floor is not None and not params.attribute_levels:
+        raise DiscountSimInputError(
+            f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
+            "set segments' attributes (as default.yaml does) or drop the floor"
+        )
     if state is None:
         state = initial_state(params, keys)
     elif state.n_shoppers != len(keys):
@@ -123,9 +131,10 @@ def rollout(
         discount = rule(observation, state)
         if contact_cap is not None:
             discount = contact_cap.project(state, check_discount(params, discount, n))
-        if disparity_floor is not None:
-            discount = disparity_floor.project(state, check_discount(params, discount, n), totals["offers"] > 0)
-        state, outcome = transition(params, state, discount, budget_left(budget_per_period, campaign_left))
+        left = budget_left(budget_per_period, campaign_left)
+        if disparity_floor is not None:  # after the offers the budget cannot send, which it would otherwise drop
+            discount = disparity_floor.project(state, offers_sent(params, state, discount, left), totals["offers"] > 0)
+        state, outcome = transition(params, state, discount, left)
         if campaign_left is not None:  # as envs.CampaignEnv keeps it
             campaign_left = max(campaign_left - float(outcome.promotion_cost.sum()), 0.0)
         np.maximum(most, offers_in_last(state, window), out=most)

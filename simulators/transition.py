@@ -139,8 +139,7 @@ def transition(
         next_state, outcome = advance(params, state, d, u, season, normal_basket, z_shock)
     else:
         order = np.argsort(u[Slot.ARRIVAL], kind="stable")
-        # An offer that no longer fits is not sent: the shopper sees no discount.
-        d = np.where(within_budget(params.offer_cost * (d > 0.0), order, budget_left), d, 0.0)
+        d = _sendable(params, d, order, budget_left)
         offered, offer_cost, p_buy, purchased, redeemed = _offer_and_buy(params, state, d, u, season)
         # Redemptions are charged in arrival order against what the sent offers left over.
         multiplier = dynamics.basket_multiplier(d, state.traits.forward_buying)
@@ -157,6 +156,22 @@ def transition(
         )
     draw_signals(params, next_state, u)
     return next_state, outcome
+
+
+def _sendable(params: SimulatorParams, d: NDArray, order: NDArray[np.intp], budget_left: float) -> NDArray:
+    # An offer that no longer fits is not sent: the shopper sees no discount.
+    return np.where(within_budget(params.offer_cost * (d > 0.0), order, budget_left), d, 0.0)
+
+
+def offers_sent(params: SimulatorParams, state: ShopperState, discount: NDArray, budget_left: float | None) -> NDArray:
+    """The discounts ``transition`` would send this period under ``budget_left``: offers whose cost
+    no longer fits (first come, first served in arrival order) set to 0, ``(n,)``. Any subset of
+    them fits too, so a projection applied after this one keeps the budget from withholding more."""
+    d = check_discount(params, discount, state.n_shoppers)
+    if budget_left is None:
+        return d
+    order = np.argsort(period_uniforms(state.key, state.t)[Slot.ARRIVAL], kind="stable")
+    return _sendable(params, d, order, budget_left)
 
 
 def advance(

@@ -240,6 +240,11 @@ def calibrate_source(
 
     Other arguments as ``calibrate``.
     """
+    if base.has_members:
+        raise DiscountSimInputError(
+            f"simulator: base scenario {base.name!r} has paid members (member_share > 0), whose member prices and "
+            "fees a shop log does not record, so they cannot be fitted; calibrate from a scenario without members"
+        )
     summary = source.summary
     if segments != "auto" and int(segments) * MIN_SHOPPERS > summary.n_shoppers:
         raise DiscountSimInputError(

@@ -105,3 +105,17 @@ def test_a_model_trained_with_an_offer_threshold_is_evaluated_with_it(tmp_path) 
     loaded = load_sb3(save_sb3(model, tmp_path / "td3.zip"))
     assert model_actions(loaded, load_scenario("default")).offer_threshold == 0.5
     evaluate(loaded, "default", n_shoppers=20, horizon=3, seed=1)
+
+
+@pytest.mark.parametrize("threshold", [0.3, 0.1, -0.9])
+def test_no_offer_round_trips_and_the_float32_threshold_sends_none(threshold) -> None:
+    actions = DiscountActions(0.5, "continuous", offer_threshold=threshold)
+    d = np.array([0.0, 0.1, 0.5])
+    np.testing.assert_allclose(actions.to_discount(actions.from_discount(d), batch=3)[:, 0], d, atol=1e-7)
+    assert actions.to_discount(actions.from_discount(np.zeros(1)), batch=1)[0, 0] == 0.0
+    assert actions.discount_of(np.array([threshold], dtype=np.float32)) == 0.0
+
+
+def test_offer_threshold_is_refused_for_discrete_actions() -> None:
+    with pytest.raises(DiscountSimInputError, match="continuous actions only"):
+        DiscountActions(0.5, "discrete", offer_threshold=0.5)

@@ -85,3 +85,51 @@ def test_a_floor_needs_attributes() -> None:
     bare = scenario_with(segments={name: {"attributes": None} for name in load_scenario("default").segments})
     with pytest.raises(DiscountSimInputError, match=r"disparity_floor.*no attributes"):
         evaluate(make_policy("no_discount", scenario=bare), bare, n_shoppers=10, horizon=2, disparity_floor=0.8)
+
+
+def test_a_budget_never_breaks_the_floor() -> None:
+    # The budget drops the offers it cannot send before the floor counts, so nothing the floor kept is dropped.
+    from discountsim.agents import evaluate_lineup, make_policy
+
+    params = load_scenario("default")
+    policies = {"uniform": make_policy("uniform", scenario=params, depth=0.1), "myopic": make_policy("myopic_oracle")}
+    for budget in ({"budget_per_period": 5.0}, {"campaign_budget": 30.0}):
+        result = evaluate_lineup(policies, params, 300, 8, seed=3, oracle=False, disparity_floor=1.0, **budget)
+        assert (result.summary["disparity_floor_held"] == 1.0).all(), budget
+        assert (result.summary["promotion_cost"] * 300 <= 5.0 * 8 + 1e-9).all() or "campaign_budget" in budget
+
+
+def test_the_floor_withholds_no_more_than_one_at_a_time_removal_would() -> None:
+    # Greedy reference: withhold, one at a time, the offer whose levels are the most over-offered.
+    params = load_scenario("default")
+    state = initial_state(params, spawn_keys(np.random.default_rng(5), 150))
+    attributes = state.traits.attributes
+    asked = np.where(state.traits.segment != 1, 0.2, 0.0)  # everyone but the loyal regulars: skewed by age
+    got = DisparityFloor(0.9).project(state, asked, np.zeros(150, dtype=bool))
+    assert min(_ratios(params, attributes, got > 0)) >= 0.9 - 1e-9
+    kept = asked > 0
+    while min(_ratios(params, attributes, kept)) < 0.9 - 1e-9:
+        score = np.zeros(150)
+        for j in range(attributes.shape[1]):
+            codes = attributes[:, j]
+            shares = np.array(
+                [kept[codes == k].mean() if (codes == k).any() else np.inf for k in range(codes.max() + 1)]
+            )
+            score += shares[codes] / max(shares[np.isfinite(shares)].min(), 1e-9)
+        score[~kept] = -np.inf
+        kept[np.argmax(score)] = False
+    assert (got > 0).sum() >= kept.sum() - 2  # as many kept as the one-at-a-time greedy, up to ties
+    assert (got > 0).sum() > 0
+
+
+def test_rollout_takes_a_ratio_and_refuses_a_floor_without_attributes() -> None:
+    from tests.conftest import scenario_with
+
+    params = load_scenario("default")
+    keys = spawn_keys(np.random.default_rng(0), 50)
+    rollout(params, keys, lambda obs, s: np.full(s.n_shoppers, 0.1), 2, disparity_floor=0.8)
+    bare = scenario_with(segments={name: {"attributes": None} for name in params.segments})
+    with pytest.raises(DiscountSimInputError, match="no attributes"):
+        rollout(bare, keys, lambda obs, s: np.zeros(s.n_shoppers), 2, disparity_floor=0.8)
+    with pytest.raises(DiscountSimInputError, match="disparity_floor"):
+        rollout(params, keys, lambda obs, s: np.zeros(s.n_shoppers), 2, disparity_floor={"ratio": 0.8})

@@ -137,3 +137,27 @@ def test_member_share_out_of_range_is_refused_naming_the_field() -> None:
         scenario_with(segments={"deal_seeker": {"member_share": 1.5}})
     with pytest.raises(ScenarioError, match=r"membership\.price_cut"):
         scenario_with(membership={"price_cut": 1.0})
+
+
+def test_membership_without_members_is_refused_and_changes_no_hash() -> None:
+    from discountsim.agents.fingerprint import scenario_hash
+
+    with pytest.raises(ScenarioError, match=r"membership: set, but no segment has member_share > 0"):
+        scenario_with(membership={"fee": 100.0})
+    # The hash of a scenario without members is the one it had before membership existed (train runs resume).
+    assert scenario_hash(load_scenario("default")) == "1e724b258b9aac0b"
+    assert scenario_hash(load_scenario("members")) != scenario_hash(load_scenario("default"))
+
+
+def test_the_members_scenario_cannot_be_exported_or_calibrated_from_a_log() -> None:
+    from discountsim.simulators.calibration.calibrate import calibrate_source
+    from discountsim.simulators.errors import DiscountSimInputError
+
+    with pytest.raises(DiscountSimInputError, match="paid members"):
+        calibrate_source(None, load_scenario("members"), ("clothing",))  # type: ignore[arg-type]
+
+
+def test_the_planner_takes_zero_shoppers() -> None:
+    params = load_scenario("members")
+    plan = solve(params, initial_state(params, spawn_keys(np.random.default_rng(0), 0)), 4)
+    assert plan.values.shape[:2] == (5, 0)
