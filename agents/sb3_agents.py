@@ -26,6 +26,7 @@ from discountsim.envs import ShopperVecEnv
 from discountsim.simulators import SimulatorParams, load_scenario
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.package_data import conf_dir
+from hydra.utils import instantiate
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -105,6 +106,8 @@ def make_model(
     """
     defaults = agent_config(algorithm)
     arguments = {k: v for k, v in _merge(defaults["algorithm"], hyperparams).items() if k not in _NOT_SB3}
+    # As the train job's Hydra config does: nested ``_target_`` nodes (a learning-rate schedule) become objects.
+    arguments = instantiate({**arguments, "_target_": "builtins.dict", "_convert_": "all"})
     return build_model(
         functools.partial(ALGORITHMS[algorithm], **arguments),
         scenario,
