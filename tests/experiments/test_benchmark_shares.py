@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from discountsim.experiments import policy_benchmark
 from discountsim.experiments.policy_benchmark import _checks
 
 
@@ -78,3 +79,10 @@ def test_repeated_training_seeds_are_refused() -> None:
 
     with pytest.raises(SystemExit):
         policy_benchmark.main(["--train-seeds", "0", "0"])
+
+
+def test_without_dynamics_only_the_static_algorithms_are_trained(tmp_path) -> None:
+    args = ["--scenarios", "myopic", "--algorithms", "ppo", "dqn", "--timesteps-scale", "0.0005"]
+    args += ["--n-eval", "40", "--horizon", "3", "--no-closed-loop", "--out", str(tmp_path)]
+    results = policy_benchmark.main(args)
+    assert "ppo" in set(results["policy"]) and "dqn" not in set(results["policy"])
