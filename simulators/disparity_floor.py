@@ -94,19 +94,22 @@ class DisparityFloor:
         return {"floor": self.floor}
 
 
+def _counts(codes: NDArray[np.int8], offered: NDArray[np.bool_]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Shoppers and shoppers offered in each level of one attribute."""
+    size = np.bincount(codes, minlength=int(codes.max()) + 1).astype(np.float64)
+    return size, np.bincount(codes, weights=offered, minlength=size.size)
+
+
 def _shares(codes: NDArray[np.int8], offered: NDArray[np.bool_]) -> NDArray[np.float64]:
     """Offered share of each level of one attribute, ``inf`` for a level without shoppers."""
-    size = np.bincount(codes, minlength=int(codes.max()) + 1).astype(np.float64)
-    count = np.bincount(codes, weights=offered, minlength=size.size)
+    size, count = _counts(codes, offered)
     return np.where(size > 0, count / np.where(size > 0, size, 1.0), np.inf)
 
 
 def _excess(codes: NDArray[np.int8], offered: NDArray[np.bool_], floor: float) -> float:
     """Offers above the caps (lowest share / floor) of one attribute's levels, summed."""
-    size = np.bincount(codes, minlength=int(codes.max()) + 1).astype(np.float64)
-    count = np.bincount(codes, weights=offered, minlength=size.size)
-    share = np.where(size > 0, count / np.where(size > 0, size, 1.0), np.inf)
-    cap = share[size > 0].min() / floor
+    size, count = _counts(codes, offered)
+    cap = _shares(codes, offered)[size > 0].min() / floor
     return float(np.maximum(count - np.floor(cap * size + 1e-9), 0.0).sum())
 
 
