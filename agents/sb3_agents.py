@@ -26,7 +26,6 @@ from discountsim.envs import ShopperVecEnv
 from discountsim.simulators import SimulatorParams, load_scenario
 from discountsim.simulators.config_schema import to_dict
 from discountsim.simulators.package_data import conf_dir
-from hydra.utils import instantiate
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -106,8 +105,13 @@ def make_model(
     """
     defaults = agent_config(algorithm)
     arguments = {k: v for k, v in _merge(defaults["algorithm"], hyperparams).items() if k not in _NOT_SB3}
-    # As the train job's Hydra config does: nested ``_target_`` nodes (a learning-rate schedule) become objects.
-    arguments = instantiate({**arguments, "_target_": "builtins.dict", "_convert_": "all"})
+    nested = sorted(k for k, v in arguments.items() if isinstance(v, dict) and "_target_" in v)
+    if nested:  # Hydra builds those in the train job; this layer does not use Hydra
+        raise ValueError(
+            f"{algorithm}: {nested} in conf/agent/{algorithm}.yaml are Hydra _target_ nodes (e.g. a learning-rate "
+            "schedule), which the train job builds; here pass the object itself in hyperparams= "
+            "(e.g. learning_rate=stable_baselines3.common.utils.LinearSchedule(3e-4, 0.0, 1.0))"
+        )
     return build_model(
         functools.partial(ALGORITHMS[algorithm], **arguments),
         scenario,
