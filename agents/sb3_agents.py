@@ -108,8 +108,8 @@ def make_model(
     nested = sorted(k for k, v in arguments.items() if isinstance(v, dict) and "_target_" in v)
     if nested:  # Hydra builds those in the train job; this layer does not use Hydra
         raise ValueError(
-            f"{algorithm}: {nested} in conf/agent/{algorithm}.yaml are Hydra _target_ nodes (e.g. a learning-rate "
-            "schedule), which the train job builds; here pass the object itself in hyperparams= "
+            f"{algorithm}: {nested} (conf/agent/{algorithm}.yaml or hyperparams=) are Hydra _target_ nodes "
+            "(a learning-rate schedule), which the train job builds; here pass the object itself in hyperparams= "
             "(e.g. learning_rate=stable_baselines3.common.utils.LinearSchedule(3e-4, 0.0, 1.0))"
         )
     return build_model(
