@@ -24,7 +24,6 @@ from discountsim.envs import CohortMap, DiscountActions
 from discountsim.simulators import RolloutTotals, SimulatorParams, check_count, load_scenario, rollout, spawn_keys
 from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
 from discountsim.simulators.disparity_floor import DisparityFloor, disparity_floor_arg
-from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.rollout import DiscountRule
 from numpy.typing import NDArray
 from stable_baselines3.common.type_aliases import PolicyPredictor
@@ -492,12 +491,7 @@ class EvaluationShoppers:
         budget_per_period = check_budget_per_period(budget_per_period)
         cap = contact_cap_arg(contact_cap)
         campaign = check_budget_per_period(campaign_budget, "campaign_budget")
-        floor = disparity_floor_arg(disparity_floor)
-        if floor is not None and not params.attribute_levels:
-            raise DiscountSimInputError(
-                f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
-                "set segments' attributes (as default.yaml does) or drop the floor"
-            )
+        floor = disparity_floor_arg(disparity_floor, params)  # before the no-discount and oracle runs
         keys = spawn_keys(np.random.default_rng(seed), n_shoppers)
         baseline = rollout(
             params, keys, _no_discount, horizon, budget_per_period, contact_cap=cap, campaign_budget=campaign

@@ -17,7 +17,7 @@ import hashlib
 import json
 import logging
 import weakref
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -96,7 +96,7 @@ class Fingerprint:
         if not isinstance(data, dict):
             raise PolicyLoadError(f"{where}: fingerprint must be a mapping, got {type(data).__name__}")
         names = [f.name for f in fields(cls)]
-        missing = [n for n in names if n not in data and n != "offer_threshold"]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING]
         if missing:
             raise PolicyLoadError(f"{where}: fingerprint lacks {missing}; it needs {names}")
         try:
@@ -264,9 +264,7 @@ def model_actions(model: Any, params: SimulatorParams, what: str | None = None) 
     if saved is not None:
         check_scenario(saved, params, what)
         if actions.action_type == "continuous" and saved.action_type == "continuous":
-            return DiscountActions(
-                params.d_max, "continuous", width=actions.width, offer_threshold=saved.offer_threshold
-            )
+            return saved.actions(width=actions.width)  # with the threshold it was trained with
         return actions
     observation_space = getattr(model, "observation_space", None)
     shape = getattr(observation_space, "shape", None)

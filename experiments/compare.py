@@ -25,7 +25,7 @@ from discountsim.experiments.run_dir import FILE_ONLY, job_main
 from discountsim.experiments.simulate import fixed_discount_table
 from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams
-from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.disparity_floor import disparity_floor_arg
 from discountsim.simulators.planning import coverage
 from discountsim.simulators.shop_log import log_files
 from hydra.core.hydra_config import HydraConfig
@@ -52,11 +52,7 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     timesteps = {a: int(cfg.timesteps if cfg.timesteps is not None else by_agent[a]) for a in cfg.agents or []}
     if cfg.get("ope_data"):  # fail before hours of training, not after
         log_files(Path(to_absolute_path(str(cfg.ope_data))), key="ope_data")
-    if plain.get("disparity_floor") is not None and not params.attribute_levels:
-        raise DiscountSimInputError(
-            f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
-            "set segments' attributes (as default.yaml does) or drop the floor"
-        )
+    disparity_floor_arg(plain.get("disparity_floor"), params)  # before hours of training, too
     trained = build_lineup(
         params,
         timesteps,

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from discountsim.simulators.errors import DiscountSimInputError
+from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.random_streams import Slot, period_uniforms
 from discountsim.simulators.state import ShopperState
 from numpy.typing import NDArray
@@ -71,7 +72,9 @@ class DisparityFloor:
         arrival = period_uniforms(state.key, state.t)[Slot.ARRIVAL]
         kept = first.copy()
         while kept.any():
-            shares = [_shares(attributes[:, j], offered_before | kept) for j in range(attributes.shape[1])]
+            offered = offered_before | kept
+            counts = [_counts(attributes[:, j], offered) for j in range(attributes.shape[1])]
+            shares = [_shares(size, count) for size, count in counts]
             lows = [float(share[np.isfinite(share)].min()) for share in shares]
             highs = [float(share[np.isfinite(share)].max()) for share in shares]
             if all(high == 0.0 or low >= self.floor * high - 1e-12 for low, high in zip(lows, highs, strict=True)):
@@ -83,7 +86,7 @@ class DisparityFloor:
                 score += share[attributes[candidates, j]] / max(low, 1e-9)
             # A tenth of the offers over the caps per pass (at least one), the most over-offered first and,
             # among equals, the latest arrival: close to withholding them one at a time, in few passes.
-            over = sum(_excess(attributes[:, j], offered_before | kept, self.floor) for j in range(attributes.shape[1]))
+            over = sum(_excess(size, count, low, self.floor) for (size, count), low in zip(counts, lows, strict=True))
             batch = max(1, int(np.ceil(0.1 * over)))
             order = candidates[np.lexsort((-arrival[candidates], -score))]
             kept[order[:batch]] = False
@@ -100,27 +103,36 @@ def _counts(codes: NDArray[np.int8], offered: NDArray[np.bool_]) -> tuple[NDArra
     return size, np.bincount(codes, weights=offered, minlength=size.size)
 
 
-def _shares(codes: NDArray[np.int8], offered: NDArray[np.bool_]) -> NDArray[np.float64]:
-    """Offered share of each level of one attribute, ``inf`` for a level without shoppers."""
-    size, count = _counts(codes, offered)
+def _shares(size: NDArray[np.float64], count: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Offered share of each level, ``inf`` for a level without shoppers."""
     return np.where(size > 0, count / np.where(size > 0, size, 1.0), np.inf)
 
 
-def _excess(codes: NDArray[np.int8], offered: NDArray[np.bool_], floor: float) -> float:
-    """Offers above the caps (lowest share / floor) of one attribute's levels, summed."""
-    size, count = _counts(codes, offered)
-    cap = _shares(codes, offered)[size > 0].min() / floor
-    return float(np.maximum(count - np.floor(cap * size + 1e-9), 0.0).sum())
+def _excess(size: NDArray[np.float64], count: NDArray[np.float64], lowest: float, floor: float) -> float:
+    """Offers above the caps (``lowest`` share / floor) of one attribute's levels, summed."""
+    return float(np.maximum(count - np.floor(lowest / floor * size + 1e-9), 0.0).sum())
 
 
-def disparity_floor_arg(value: Any) -> DisparityFloor | None:
-    """A ``disparity_floor`` setting as a ``DisparityFloor``: None, a ``DisparityFloor``, a ratio, or ``{floor: r}``."""
+def disparity_floor_arg(value: Any, params: SimulatorParams | None = None) -> DisparityFloor | None:
+    """A ``disparity_floor`` setting as a ``DisparityFloor``: None, a ``DisparityFloor``, a ratio, or ``{floor: r}``.
+
+    With ``params``, a floor on a scenario whose shoppers have no attributes is refused as well.
+    """
     if value is None or isinstance(value, DisparityFloor):
-        return value
-    if isinstance(value, Mapping):
-        if set(value) != {"floor"}:
-            raise DiscountSimInputError(f"disparity_floor: expected a ratio or {{floor: r}}, got keys {sorted(value)}")
-        value = value["floor"]
-    if isinstance(value, str | bytes) or isinstance(value, bool):
-        raise DiscountSimInputError(f"disparity_floor: expected a ratio in (0, 1] or null, got {value!r}")
-    return DisparityFloor(value)
+        floor = value
+    else:
+        if isinstance(value, Mapping):
+            if set(value) != {"floor"}:
+                raise DiscountSimInputError(
+                    f"disparity_floor: expected a ratio or {{floor: r}}, got keys {sorted(value)}"
+                )
+            value = value["floor"]
+        if isinstance(value, str | bytes) or isinstance(value, bool):
+            raise DiscountSimInputError(f"disparity_floor: expected a ratio in (0, 1] or null, got {value!r}")
+        floor = DisparityFloor(value)
+    if floor is not None and params is not None and not params.attribute_levels:
+        raise DiscountSimInputError(
+            f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
+            "set segments' attributes (as default.yaml does) or drop the floor"
+        )
+    return floor

@@ -14,7 +14,6 @@ from discountsim.simulators.budget import budget_left
 from discountsim.simulators.config_schema import check_count
 from discountsim.simulators.contact_cap import ContactCap, offers_in_last
 from discountsim.simulators.disparity_floor import DisparityFloor, disparity_floor_arg
-from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.observation import observe
 from discountsim.simulators.params import SimulatorParams
 from discountsim.simulators.population import initial_state
@@ -109,12 +108,7 @@ def rollout(
     for name, amount in (("budget_per_period", budget_per_period), ("campaign_budget", campaign_budget)):
         if amount is not None and not (np.isfinite(amount) and amount >= 0.0):
             raise ValueError(f"{name}: expected a finite amount >= 0 (currency), got {amount}")
-    disparity_floor = disparity_floor_arg(disparity_floor)
-    if disparity_floor is not None and not params.attribute_levels:
-        raise DiscountSimInputError(
-            f"disparity_floor: scenario {params.name!r} gives its shoppers no attributes to hold a floor across; "
-            "set segments' attributes (as default.yaml does) or drop the floor"
-        )
+    disparity_floor = disparity_floor_arg(disparity_floor, params)
     if state is None:
         state = initial_state(params, keys)
     elif state.n_shoppers != len(keys):
