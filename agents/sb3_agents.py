@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import yaml
+from discountsim.agents.distillation import DistillationCallback, DistillSettings
 from discountsim.agents.fingerprint import Fingerprint, PolicyLoadError, model_fingerprint, remember
 from discountsim.agents.storage import atomic_write
 from discountsim.envs import ShopperVecEnv
@@ -43,6 +44,9 @@ ALGORITHMS: dict[str, type[BaseAlgorithm]] = {
     "td3": TD3,
     "dqn": DQN,
     "recurrent_ppo": RecurrentPPO,
+    # PPO whose policy network first learns the oracle's offers by DAgger (agents.distillation),
+    # then trains on the reward; saved and loaded as PPO.
+    "ppo_distilled": PPO,
 }
 AGENT_CONFIG_DIR = conf_dir() / "agent"
 SB3_METADATA = "discountsim.json"
@@ -66,6 +70,11 @@ def agent_config(algorithm: str) -> dict[str, Any]:
     _check_algorithm(algorithm)
     with open(AGENT_CONFIG_DIR / f"{algorithm}.yaml") as fh:
         return yaml.safe_load(fh)
+
+
+def is_distilled(algorithm: str) -> bool:
+    """Whether ``algorithm``'s YAML distils the oracle into it (``distill:``) before it learns from the reward."""
+    return agent_config(algorithm).get("distill") is not None
 
 
 def _check_algorithm(algorithm: str) -> None:
@@ -240,6 +249,7 @@ def train_sb3(
     seed: int = 0,
     callback: BaseCallback | list[BaseCallback] | None = None,
     progress_bar: bool | None = False,
+    distill: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> BaseAlgorithm:
     """Train ``algorithm`` on ``scenario`` with its tuned defaults (``make_model`` arguments in ``kwargs``).
@@ -248,10 +258,17 @@ def train_sb3(
         total_timesteps: Shopper-periods of experience; default: the YAML's ``total_timesteps``.
             Rounded up to whole rollouts (``whole_rollouts``); ``model.num_timesteps`` says what was trained.
         progress_bar: Show a progress bar with ETA: True, False, or None for "when stdout is a terminal".
+        distill: Overrides of the YAML's ``distill`` block (``agents.distillation.DistillSettings``);
+            an agent whose YAML has one is distilled from its teacher before ``total_timesteps`` of training.
     """
     model = make_model(algorithm, scenario, seed, **kwargs)
-    steps = int(total_timesteps if total_timesteps is not None else agent_config(algorithm)["total_timesteps"])
-    return learn(model, steps, callback, label=algorithm, progress_bar=progress_bar)
+    config = agent_config(algorithm)
+    steps = int(total_timesteps if total_timesteps is not None else config["total_timesteps"])
+    callbacks = [] if callback is None else list(callback) if isinstance(callback, list) else [callback]
+    if config.get("distill") is not None or distill is not None:  # first: evaluations see the distilled student
+        settings = DistillSettings.from_dict(_merge(config.get("distill") or {}, distill))
+        callbacks.insert(0, DistillationCallback(settings, seed))
+    return learn(model, steps, callbacks, label=algorithm, progress_bar=progress_bar)
 
 
 def algorithm_of(model: BaseAlgorithm) -> str:

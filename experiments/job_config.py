@@ -30,6 +30,7 @@ from typing import Any
 from discountsim.agents import ALGORITHMS, POLICIES
 from discountsim.agents.abtest import METRICS as AB_METRICS
 from discountsim.agents.callbacks import SHOP_METRICS
+from discountsim.agents.distillation import TEACHERS, DistillSettings
 from discountsim.envs.actions import ACTION_TYPES
 from discountsim.experiments.config_rules import (
     SEED_MAX,
@@ -178,8 +179,20 @@ AGENT = Record(
             fields={**SUPERVISED.fields, **_POLICY_ARGUMENTS, "d_max": Num(0.0, 1.0, lo_open=True)},
         ),
         "env": Record(AGENT_ENV),
-        "total_timesteps": COUNT,
+        "total_timesteps": Int(0),
         "action_noise_sd": Num(0.0, lo_open=True),
+        "distill": Optional(
+            Record(
+                {
+                    "teacher": Str(choices=TEACHERS),
+                    "rounds": COUNT,
+                    "shoppers": COUNT,
+                    "epochs": COUNT,
+                    "batch_size": COUNT,
+                    "learning_rate": Num(0.0, lo_open=True),
+                }
+            )
+        ),
     },
     required=("name",),
 )
@@ -410,11 +423,17 @@ def check_job_config(job: str, cfg: DictConfig) -> DictConfig:
         key = getattr(err, "full_key", None)
         raise JobConfigError(f"{key or 'config'}: {str(err).splitlines()[0]}") from err
     normalised = schema.check("", plain, Context(_d_max(plain.get("simulator"))))
-    if job == "train" and "algorithm" in normalised["agent"] and normalised["total_timesteps"] < 1:
-        raise JobConfigError(
-            f"total_timesteps: expected an integer >= 1 to train SB3 agent {normalised['agent']['name']!r}, "
-            f"got {normalised['total_timesteps']!r}"
-        )
+    if job == "train" and "algorithm" in normalised["agent"]:
+        agent = normalised["agent"]
+        least = 0 if agent.get("distill") is not None else 1  # a distilled agent may stop after distillation
+        for key, value in (
+            ("agent.total_timesteps", agent.get("total_timesteps")),
+            ("total_timesteps", normalised["total_timesteps"]),
+        ):
+            if value is not None and value < least:
+                raise JobConfigError(
+                    f"{key}: expected an integer >= {least} to train SB3 agent {agent['name']!r}, got {value!r}"
+                )
     _check_job_memory(job, normalised)
     out = copy.deepcopy(cfg)
     with read_write(out), open_dict(out):
@@ -486,6 +505,14 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
         policy = cfg["agent"].get("policy") or {}
         if isinstance(policy.get("n_shoppers"), int):
             check_memory("agent.policy.n_shoppers", policy["n_shoppers"], log_periods=policy.get("horizon") or 26)
+        distill = cfg["agent"].get("distill") or {}
+        if distill:  # every round's shopper-weeks are kept; the oracle plans for each round's shoppers
+            check_memory(
+                "agent.distill.shoppers",
+                distill.get("shoppers", DistillSettings.shoppers),
+                log_periods=distill.get("rounds", DistillSettings.rounds) * cfg["env"].get("horizon", 52),
+                oracle_horizon=cfg["env"].get("horizon", 52),
+            )
     if job == "regress":
         for i, spec in enumerate(cfg["policies"]):
             if isinstance(spec, Mapping) and isinstance(spec.get("n_shoppers"), int):

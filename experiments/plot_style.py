@@ -30,6 +30,7 @@ FIXED_COLOURS = {
     "supervised_closed_loop": "#e377c2",
     "rule_based": "#bcbd22",
     "recurrent_ppo": "#17becf",
+    "ppo_distilled": "#393b79",
 }
 """Colours of the known policies (``uniform_<depth>`` labels share ``uniform``'s), the same in every report."""
 

@@ -34,6 +34,7 @@ from discountsim.agents.callbacks import (
     ShopMetricsCallback,
     log_shop_metrics,
 )
+from discountsim.agents.distillation import DistillationCallback, DistillSettings
 from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3, saved_timesteps
 from discountsim.agents.storage import atomic_write, write_json
@@ -348,6 +349,10 @@ def _train_sb3(
         AtomicCheckpointCallback(int(cfg.checkpoint_every), checkpoints, agent.name),
         metrics_callback,
     ]
+    distill = agent.get("distill")
+    if distill is not None:  # first: the metrics callback's first point and every checkpoint are the student
+        settings = DistillSettings.from_dict(OmegaConf.to_container(distill, resolve=True))
+        callbacks.insert(0, DistillationCallback(settings, seed, skip=found is not None))
     lagrangian = cfg.get("lagrangian")
     if lagrangian is not None:
         # Before the metrics callback: at the end of training it restores the best feasible iterate,

@@ -41,6 +41,16 @@ def test_benchmark_checks_report_the_uplift_captured() -> None:
     assert met and figures == "+5.00 [+4.00, +6.00]"
     met, figures = checks["dqn does not lose money: incremental-profit interval above -1"]
     assert not met and figures == "-0.50 [-1.50, +0.50]"
+    assert not any(claim.startswith("best agent learning from the reward alone") for claim in checks)
+    # A student distilled from the oracle leads; the claim is made again for RL from the reward alone.
+    distilled = {**rows[1], "policy": "ppo_distilled", "profit": 195.0, "incremental_profit": 15.0}
+    distilled |= {"uplift_captured": 0.75, "uplift_captured_ci_low": 0.7, "uplift_captured_ci_high": 0.8}
+    frame = pd.DataFrame([*rows, distilled])
+    checks = {claim: met for claim, met, _ in _checks("default", frame, ["ppo", "dqn", "ppo_distilled"])}
+    assert checks["ppo_distilled captures >= 50 % of the oracle's incremental profit"]
+    assert not checks[
+        "best agent learning from the reward alone (ppo) captures >= 50 % of the oracle's incremental profit"
+    ]
 
 
 def test_over_seeds_averages_trained_policies_with_a_t_interval_and_keeps_the_rest() -> None:
