@@ -58,6 +58,12 @@ class ShopperVecEnv(VecEnv):
             ``(profit - lam * promotion_cost) / (1 + lam) * reward_scale``. 0 (the default) is the
             plain profit; ``agents.callbacks.LagrangianBudgetCallback`` raises it while spend
             exceeds a budget. Set it with ``set_attr("cost_multiplier", value)``.
+        offer_bonus: None (the default), or a price on offers by observable group, added to the
+            reward of every shopper-week with an offer: ``(n_levels,)`` currency per offer, one
+            per level of every attribute in ``SimulatorParams.attribute_levels`` order (the order
+            of ``simulators.attribute_columns``); a shopper's bonus is the sum over its levels.
+            ``agents.disparity_lagrangian.LagrangianDisparityCallback`` sets it from the measured
+            offer-rate disparity. Set it with ``set_attr("offer_bonus", values)``.
     """
 
     def __init__(
@@ -93,6 +99,10 @@ class ShopperVecEnv(VecEnv):
         self._state: ShopperState | None = None
         self._actions: NDArray | None = None
         self.cost_multiplier = 0.0
+        self.offer_bonus: NDArray[np.float64] | None = None
+        levels = list(self.params.attribute_levels.values())
+        self._level_offsets = np.cumsum([0] + [len(names) for names in levels[:-1]]).astype(np.int64)
+        self._n_levels = sum(len(names) for names in levels)
         if seed is not None:
             self.seed(seed)
 
@@ -132,6 +142,8 @@ class ShopperVecEnv(VecEnv):
             )
         else:
             rewards = (outcome.profit * self.reward_scale).astype(np.float32)
+        if self.offer_bonus is not None:
+            rewards += self._bonus(self._state.traits.attributes, discount > 0.0)
         infos = step_infos(outcome)
         obs = observe(self.params, self._state)
         if dones.any():
@@ -141,6 +153,17 @@ class ShopperVecEnv(VecEnv):
             self._state = reset_where(self.params, self._state, dones, self._sequences.advance(dones))
             obs[dones] = observe(self.params, self._state.take(dones))
         return obs, rewards, dones, infos
+
+    def _bonus(self, attributes: NDArray[np.int8], offered: NDArray[np.bool_]) -> NDArray[np.float32]:
+        """``offer_bonus`` of each row's levels where an offer was sent, times ``reward_scale``, ``(n_envs,)``."""
+        bonus = np.asarray(self.offer_bonus, dtype=np.float64)
+        if bonus.shape != (self._n_levels,) or not np.all(np.isfinite(bonus)):
+            raise DiscountSimInputError(
+                f"offer_bonus: expected {self._n_levels} finite amounts, one per level of "
+                f"{dict(self.params.attribute_levels)}, got {self.offer_bonus!r}"
+            )
+        per_row = bonus[attributes.astype(np.int64) + self._level_offsets].sum(axis=1)
+        return (per_row * offered * self.reward_scale).astype(np.float32)
 
     def close(self) -> None:
         self._state = None

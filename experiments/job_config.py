@@ -236,6 +236,19 @@ JOB_SCHEMAS: dict[str, Record] = {
                     required=("budget_per_shopper_week",),
                 )
             ),
+            "fairness_lagrangian": Optional(
+                Record(
+                    {
+                        "floor": Num(0.0, 1.0, lo_open=True),
+                        "dual_lr": Num(0.0, lo_open=True),
+                        "every": COUNT,
+                        "kp": Num(0.0),
+                        "keep_best_feasible": Bool(),
+                        "feasibility_margin": Num(0.0, 1.0, hi_open=True),
+                    },
+                    required=("floor",),
+                )
+            ),
         },
         required=("simulator", "agent", "env", "seed", "total_timesteps", "checkpoint_every", "evaluation"),
         ignored=_IGNORED,

@@ -34,6 +34,7 @@ from discountsim.agents.callbacks import (
     ShopMetricsCallback,
     log_shop_metrics,
 )
+from discountsim.agents.disparity_lagrangian import LagrangianDisparityCallback
 from discountsim.agents.distillation import DistillationCallback, DistillSettings
 from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.agents.sb3_agents import build_model, learn, make_vec_env, save_sb3, saved_timesteps
@@ -109,6 +110,7 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 LAGRANGIAN_FILE = "lagrangian.json"
+DISPARITY_FILE = "disparity_lagrangian.json"
 """The Lagrangian multiplier's state, beside the checkpoints, so that a resume continues it."""
 
 
@@ -148,6 +150,8 @@ def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
             "action_noise_sd": agent.get("action_noise_sd"),
             "lagrangian": None if cfg.get("lagrangian") is None else OmegaConf.to_container(cfg.lagrangian),
         }
+        if cfg.get("fairness_lagrangian") is not None:  # only when set: run.json of earlier runs still matches
+            meta["fairness_lagrangian"] = OmegaConf.to_container(cfg.fairness_lagrangian)
     return json.loads(json.dumps(meta, default=str))  # as read back from run.json
 
 
@@ -196,6 +200,15 @@ def train(cfg: DictConfig, output_dir: str | Path = ".") -> dict[str, float]:
         raise DiscountSimInputError(
             f"lagrangian: prices spend into an SB3 agent's training reward; agent {cfg.agent.name!r} is not trained "
             "by SB3 (run it under a budget with evaluate's budget_per_period instead)"
+        )
+    if not sb3 and cfg.get("fairness_lagrangian") is not None:
+        raise DiscountSimInputError(
+            f"fairness_lagrangian: prices offers into an SB3 agent's training reward; agent {cfg.agent.name!r} is "
+            "not trained by SB3 (hold it to a floor with evaluate's disparity_floor instead)"
+        )
+    if cfg.get("fairness_lagrangian") is not None and not params.attribute_levels:
+        raise DiscountSimInputError(
+            f"fairness_lagrangian: scenario {params.name!r} has no observable attributes to hold a floor across"
         )
     meta = run_metadata(cfg, params)
     finished = run / (MODEL_FILE if sb3 else POLICY_FILE)
@@ -261,6 +274,12 @@ def _evaluate(
             "budget_per_shopper_week": budget,
             "spend_per_shopper_week": spend,
             "over_budget": spend / budget - 1,
+        }
+    fair = cfg.get("fairness_lagrangian")
+    if fair is not None:  # did the learner hold the floor on its own, without any projection?
+        metrics |= {
+            "disparity_floor": float(fair.floor),
+            "disparity_floor_met": float(metrics["offer_disparity"] >= float(fair.floor)),
         }
     return metrics
 
@@ -371,6 +390,23 @@ def _train_sb3(
                 state_file=checkpoints / LAGRANGIAN_FILE,
                 keep_best_feasible=bool(lagrangian.get("keep_best_feasible", True)),
                 feasibility_margin=float(lagrangian.get("feasibility_margin", 0.02)),
+            ),
+        )
+    fair = cfg.get("fairness_lagrangian")
+    if fair is not None:  # before the metrics callback too: it restores the best feasible iterate
+        callbacks.insert(
+            callbacks.index(metrics_callback),
+            LagrangianDisparityCallback(
+                float(fair.floor),
+                float(fair.get("dual_lr", 1.0)),
+                float(fair.get("kp", 1.0)),
+                int(fair.get("every", 32_768)),
+                params,
+                horizon=int(cfg.env.horizon),
+                contact_cap=_contact_cap(cfg),
+                keep_best_feasible=bool(fair.get("keep_best_feasible", True)),
+                feasibility_margin=float(fair.get("feasibility_margin", 0.02)),
+                state_file=checkpoints / DISPARITY_FILE,
             ),
         )
     learn(

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from discountsim import envs
 from discountsim.envs import ShopperVecEnv
+from discountsim.simulators.errors import DiscountSimInputError
 from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -121,3 +122,20 @@ def test_a_cost_multiplier_prices_promotion_spend_into_the_reward() -> None:
     expected = [(i["profit"] - 2.0 * i["promotion_cost"]) / 3.0 * 0.1 for i in infos]
     np.testing.assert_allclose(rewards, expected, rtol=1e-6)
     assert any(i["promotion_cost"] > 0 for i in infos)
+
+
+def test_an_offer_bonus_prices_offers_by_group_into_the_reward() -> None:
+    env = ShopperVecEnv(n_envs=64, horizon=4, action_type="discrete", reward_scale=0.1, seed=3)
+    env.reset()
+    # default: region (north, south, east, west), then age band (18-29, 30-44, 45-59, 60+)
+    bonus = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 20.0, 30.0, 40.0])
+    env.set_attr("offer_bonus", bonus)
+    attributes = env._state.traits.attributes.astype(int)
+    actions = np.where(np.arange(64) % 2 == 0, 4, 0)  # 20 % to every other shopper, nothing to the rest
+    _, rewards, _, infos = env.step(actions)
+    per_shopper = bonus[attributes[:, 0]] + bonus[4 + attributes[:, 1]]
+    expected = [(i["profit"] + per_shopper[k] * (actions[k] > 0)) * 0.1 for k, i in enumerate(infos)]
+    np.testing.assert_allclose(rewards, expected, rtol=1e-5)
+    env.set_attr("offer_bonus", np.ones(3))
+    with pytest.raises(DiscountSimInputError, match=r"offer_bonus: expected 8 finite amounts, one per level of"):
+        env.step(actions)
