@@ -26,6 +26,7 @@ from discountsim.experiments.simulate import fixed_discount_table
 from discountsim.experiments.tables import print_leaderboard, to_markdown
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.disparity_floor import disparity_floor_arg
+from discountsim.simulators.errors import DiscountSimInputError
 from discountsim.simulators.planning import coverage
 from discountsim.simulators.shop_log import log_files
 from hydra.core.hydra_config import HydraConfig
@@ -46,7 +47,7 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
     by_agent = plain["agent_timesteps"]
     unknown = sorted(set(plain["agents"] or []) - set(by_agent) if cfg.timesteps is None else [])
     if unknown:
-        raise ValueError(
+        raise DiscountSimInputError(
             f"agents: no training timesteps for {unknown}; set timesteps=... or agent_timesteps.<agent>=..."
         )
     timesteps = {a: int(cfg.timesteps if cfg.timesteps is not None else by_agent[a]) for a in cfg.agents or []}
@@ -62,6 +63,7 @@ def compare(cfg: DictConfig, output_dir: str | Path = ".") -> pd.DataFrame:
         closed_loop=plain["closed_loop"],
         console=console,
         contact_cap=plain.get("contact_cap"),
+        distill=plain.get("distill"),
     )
     policies = trained.policies
     if not cfg.oracle:

@@ -170,6 +170,16 @@ AGENT_ENV: dict[str, Spec] = {
     "offer_threshold": Num(-1.0, 1.0, hi_open=True),
     "contact_cap": CONTACT_CAP,
 }
+DISTILL = Record(
+    {
+        "teacher": Str(choices=TEACHERS),
+        "rounds": COUNT,
+        "shoppers": COUNT,
+        "epochs": COUNT,
+        "batch_size": COUNT,
+        "learning_rate": Num(0.0, lo_open=True),
+    }
+)
 AGENT = Record(
     {
         "name": Str(),
@@ -181,18 +191,7 @@ AGENT = Record(
         "env": Record(AGENT_ENV),
         "total_timesteps": Int(0),
         "action_noise_sd": Num(0.0, lo_open=True),
-        "distill": Optional(
-            Record(
-                {
-                    "teacher": Str(choices=TEACHERS),
-                    "rounds": COUNT,
-                    "shoppers": COUNT,
-                    "epochs": COUNT,
-                    "batch_size": COUNT,
-                    "learning_rate": Num(0.0, lo_open=True),
-                }
-            )
-        ),
+        "distill": Optional(DISTILL),
     },
     required=("name",),
 )
@@ -276,6 +275,7 @@ JOB_SCHEMAS: dict[str, Record] = {
             "agents": Optional(ListOf(Str(choices=tuple(ALGORITHMS)), min_len=0)),
             "timesteps": Optional(COUNT),
             "agent_timesteps": MapOf(COUNT, keys=tuple(ALGORITHMS)),
+            "distill": Optional(DISTILL),
             "uniform_depth": DISCOUNT,
             "uniform_curve": ListOf(DISCOUNT),
             "supervised": Optional(SUPERVISED),
@@ -436,6 +436,8 @@ def check_job_config(job: str, cfg: DictConfig) -> DictConfig:
         key = getattr(err, "full_key", None)
         raise JobConfigError(f"{key or 'config'}: {str(err).splitlines()[0]}") from err
     normalised = schema.check("", plain, Context(_d_max(plain.get("simulator"))))
+    if job == "train" and normalised["agent"].get("distill") is not None:
+        _check_distilled_agent(normalised["agent"], normalised.get("env") or {})
     if job == "train" and "algorithm" in normalised["agent"]:
         agent = normalised["agent"]
         least = 0 if agent.get("distill") is not None else 1  # a distilled agent may stop after distillation
@@ -518,8 +520,8 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
         policy = cfg["agent"].get("policy") or {}
         if isinstance(policy.get("n_shoppers"), int):
             check_memory("agent.policy.n_shoppers", policy["n_shoppers"], log_periods=policy.get("horizon") or 26)
-        distill = cfg["agent"].get("distill") or {}
-        if distill:  # every round's shopper-weeks are kept; the oracle plans for each round's shoppers
+        distill = cfg["agent"].get("distill")
+        if distill is not None:  # every round's shopper-weeks are kept; the oracle plans for each round's shoppers
             check_memory(
                 "agent.distill.shoppers",
                 distill.get("shoppers", DistillSettings.shoppers),
@@ -531,6 +533,25 @@ def _check_job_memory(job: str, cfg: dict[str, Any]) -> None:
             if isinstance(spec, Mapping) and isinstance(spec.get("n_shoppers"), int):
                 periods = spec.get("horizon") if isinstance(spec.get("horizon"), int) else 26
                 check_memory(f"policies[{i}].n_shoppers", spec["n_shoppers"], log_periods=periods)
+
+
+_STUDENTS = ("stable_baselines3.PPO", "stable_baselines3.A2C")
+
+
+def _check_distilled_agent(agent: Mapping[str, Any], env: Mapping[str, Any]) -> None:
+    """An ``agent.distill`` block needs a PPO or A2C agent with discrete actions (``agents.distillation``)."""
+    target = (agent.get("algorithm") or {}).get("_target_")
+    if target not in _STUDENTS:
+        raise JobConfigError(
+            f"agent.distill: only PPO and A2C agents (an actor-critic without memory) can be distilled into; "
+            f"agent {agent.get('name')!r} is {target or 'not an SB3 agent'}"
+        )
+    envs = {**(agent.get("env") or {}), **(env.get("overrides") or {})}
+    if envs.get("action_type", "continuous") != "discrete":
+        raise JobConfigError(
+            f"agent.distill: the student needs discrete actions; got agent.env.action_type="
+            f"{envs.get('action_type', 'continuous')!r} (allowed: 'discrete')"
+        )
 
 
 def _is_oracle(spec: Any) -> bool:

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from discountsim.agents import fit_supervised, make_policy, train_sb3
 from discountsim.agents.callbacks import ShopMetricsCallback
+from discountsim.agents.distillation import DistillSettings
+from discountsim.agents.sb3_agents import agent_config, is_distilled
 from discountsim.simulators import SimulatorParams
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -38,6 +40,8 @@ def build_lineup(
     curve_points: int = 5,
     console: Console | None = None,
     contact_cap: Mapping[str, int] | None = None,
+    distill: Mapping[str, Any] | None = None,
+    distill_scale: float = 1.0,
 ) -> TrainedLineup:
     """no_discount, uniform, rule_based, supervised (and its closed loop), SB3 agents, myopic_oracle, oracle.
 
@@ -49,6 +53,10 @@ def build_lineup(
         curve_points: Evaluations of each agent during training (500 shoppers) for learning curves.
         contact_cap: The contact cap the SB3 agents train under (``ShopperVecEnv``'s), and their
             learning curves are measured under; None: none.
+        distill: Overrides of the distilled agents' ``distill:`` blocks (``ppo_distilled``), e.g.
+            ``{"shoppers": 1000}``; other agents ignore it.
+        distill_scale: Multiplies the distilled agents' shoppers per round (at least 2), as a
+            benchmark's ``--timesteps-scale`` multiplies training timesteps.
     """
     console = console or Console()
     lineup = TrainedLineup(
@@ -84,7 +92,14 @@ def build_lineup(
         timed(
             algorithm,
             lambda a=algorithm, s=steps, c=callback, e=env: train_sb3(
-                a, params, int(s), seed, callback=c, progress_bar=None, env=e
+                a,
+                params,
+                int(s),
+                seed,
+                callback=c,
+                progress_bar=None,
+                env=e,
+                distill=_distill_overrides(a, distill, distill_scale),
             ),
         )
         curve = pd.DataFrame(callback.history)  # what each point was evaluated on, for the plot's labels
@@ -93,6 +108,19 @@ def build_lineup(
     lineup.policies["myopic_oracle"] = make_policy("myopic_oracle")
     lineup.policies["oracle"] = make_policy("oracle")
     return lineup
+
+
+def _distill_overrides(algorithm: str, distill: Mapping[str, Any] | None, scale: float) -> dict[str, Any] | None:
+    """``train_sb3``'s ``distill=`` for ``algorithm``: None unless it is distilled."""
+    if not is_distilled(algorithm):
+        return None
+    overrides = dict(distill or {})
+    if scale != 1.0:
+        shoppers = overrides.get(
+            "shoppers", agent_config(algorithm)["distill"].get("shoppers", DistillSettings.shoppers)
+        )
+        overrides["shoppers"] = max(2, round(shoppers * scale))
+    return overrides
 
 
 @contextmanager

@@ -154,7 +154,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument("--scenarios", nargs="+", type=cli_scenario, default=["default", "reference_heavy", "myopic"])
     parser.add_argument("--algorithms", nargs="+", default=list(ALGORITHMS), choices=list(ALGORITHMS))
     parser.add_argument(
-        "--timesteps-scale", type=cli_positive_number, default=1.0, help="multiplies each YAML's total_timesteps"
+        "--timesteps-scale",
+        type=cli_positive_number,
+        default=1.0,
+        help="multiplies each YAML's total_timesteps, and the distilled agents' shoppers per round",
     )
     parser.add_argument("--n-eval", type=cli_int(2), default=3000, help="shoppers in the evaluation")
     parser.add_argument("--horizon", type=cli_int(1), default=52)
@@ -185,6 +188,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         params = load_scenario(scenario)
         static = not any(vars(params.dynamics).values())
         algorithms = [a for a in args.algorithms if a in args.static_algorithms] if static else args.algorithms
+        skipped = [a for a in args.algorithms if a not in algorithms]
+        if skipped:
+            console.print(
+                f"{scenario} has no inter-period dynamics: not training {skipped} (only --static-algorithms "
+                f"{args.static_algorithms})"
+            )
         timesteps = {a: int(agent_config(a)["total_timesteps"] * args.timesteps_scale) for a in algorithms}
         per_seed = []
         for train_seed in args.train_seeds:
@@ -197,6 +206,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
                 if args.closed_loop
                 else None,
                 console=console,
+                distill_scale=args.timesteps_scale,
             )
             lineup = evaluate_lineup(
                 trained.policies, params, n_shoppers=args.n_eval, horizon=args.horizon, seed=args.seed

@@ -150,7 +150,9 @@ def run_metadata(cfg: DictConfig, params: SimulatorParams) -> dict[str, Any]:
             "action_noise_sd": agent.get("action_noise_sd"),
             "lagrangian": None if cfg.get("lagrangian") is None else OmegaConf.to_container(cfg.lagrangian),
         }
-        if cfg.get("fairness_lagrangian") is not None:  # only when set: run.json of earlier runs still matches
+        if agent.get("distill") is not None:  # only when set: run.json of earlier runs still matches
+            meta["distill"] = agent["distill"]
+        if cfg.get("fairness_lagrangian") is not None:  # only when set, as distill
             meta["fairness_lagrangian"] = OmegaConf.to_container(cfg.fairness_lagrangian)
     return json.loads(json.dumps(meta, default=str))  # as read back from run.json
 
@@ -371,7 +373,10 @@ def _train_sb3(
     distill = agent.get("distill")
     if distill is not None:  # first: the metrics callback's first point and every checkpoint are the student
         settings = DistillSettings.from_dict(OmegaConf.to_container(distill, resolve=True))
-        callbacks.insert(0, DistillationCallback(settings, seed, skip=found is not None))
+        saver = callbacks[0]
+        assert isinstance(saver, AtomicCheckpointCallback)
+        # A checkpoint of the student as soon as it is distilled: a kill later resumes from it.
+        callbacks.insert(0, DistillationCallback(settings, seed, skip=found is not None, on_done=saver.save))
     lagrangian = cfg.get("lagrangian")
     if lagrangian is not None:
         # Before the metrics callback: at the end of training it restores the best feasible iterate,
