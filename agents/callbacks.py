@@ -190,6 +190,33 @@ class ShopMetricsCallback(RolloutScheduleCallback):
         return self.last
 
 
+class BestFeasibleIterate:
+    """The most profitable feasible policy a constrained run has measured, restored at its end.
+
+    Where a Lagrangian run's last iterate lands swings with its multipliers' last oscillation, so the
+    constraint callbacks keep the best feasible one (the common practice of reporting the best
+    feasible policy of a constrained run). ``best`` holds the kept iterate's figures (``timesteps``,
+    ``profit`` and the constraint's own), or None.
+    """
+
+    def __init__(self) -> None:
+        self.best: dict[str, float] | None = None
+        self._weights: dict[str, Any] | None = None
+
+    def offer(self, model: Any, feasible: bool, figures: dict[str, float]) -> None:
+        """Keep ``model``'s weights if ``feasible`` and more profitable (``figures["profit"]``) than the kept ones."""
+        if feasible and (self.best is None or figures["profit"] > self.best["profit"]):
+            self.best = dict(figures)
+            self._weights = copy.deepcopy(model.policy.state_dict())
+
+    def restore(self, model: Any) -> bool:
+        """Load the kept weights into ``model``; False when no iterate was feasible."""
+        if self._weights is None:
+            return False
+        model.policy.load_state_dict(self._weights)
+        return True
+
+
 class LagrangianBudgetCallback(RolloutScheduleCallback):
     """Meet a promotion budget on average by pricing spend into the reward (a Lagrangian relaxation).
 
@@ -253,8 +280,7 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
             raise ValueError(f"lagrangian.feasibility_margin: expected a share in [0, 1), got {feasibility_margin!r}")
         self.keep_best_feasible = bool(keep_best_feasible)
         self.feasibility_margin = float(feasibility_margin)
-        self.best: dict[str, float] | None = None  # timesteps, spend, profit of the kept iterate
-        self._best_weights: dict[str, Any] | None = None
+        self.kept = BestFeasibleIterate()  # timesteps, spend, profit of the kept iterate
         self.contact_cap = contact_cap_arg(contact_cap)
         self.state_file = None if state_file is None else Path(state_file)
         if not (math.isfinite(kp) and kp >= 0.0):
@@ -272,6 +298,11 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         self.scenario, self.n_shoppers, self.horizon, self.seed = scenario, n_shoppers, horizon, seed
         self._shoppers: EvaluationShoppers | None = None
         self.history: list[dict[str, float]] = []  # per update: timesteps, deterministic spend, multiplier
+
+    @property
+    def best(self) -> dict[str, float] | None:
+        """Timesteps, spend and profit of the kept feasible iterate, or None."""
+        return self.kept.best
 
     def _on_training_start(self) -> None:
         super()._on_training_start()
@@ -298,8 +329,7 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
         return float(totals.promotion_cost.mean()) / self.horizon, float(totals.profit.mean())
 
     def _on_training_end(self) -> None:
-        if self._best_weights is not None and self.best is not None:
-            self.model.policy.load_state_dict(self._best_weights)
+        if self.kept.restore(self.model) and self.best is not None:
             logger.info(
                 "lagrangian: restored the best feasible iterate (%s timesteps: spend %.4g per shopper-week against "
                 "a budget of %.4g, profit %.2f on the callback's shoppers)",
@@ -314,9 +344,10 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
     def on_schedule(self) -> None:
         spend, profit = self._measure()
         feasible = spend <= (1.0 - self.feasibility_margin) * self.budget
-        if self.keep_best_feasible and feasible and (self.best is None or profit > self.best["profit"]):
-            self.best = {"timesteps": float(self.num_timesteps), "spend": spend, "profit": profit}
-            self._best_weights = copy.deepcopy(self.model.policy.state_dict())
+        if self.keep_best_feasible:
+            self.kept.offer(
+                self.model, feasible, {"timesteps": float(self.num_timesteps), "spend": spend, "profit": profit}
+            )
         violation = spend / self.budget - 1.0
         self.integral = max(0.0, self.integral + self.dual_lr * violation)
         self.multiplier = max(0.0, self.integral + self.kp * violation)

@@ -22,14 +22,13 @@ callback keeps the best *feasible* iterate (every attribute's measured ratio at 
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from discountsim.agents.callbacks import RolloutScheduleCallback
+from discountsim.agents.callbacks import BestFeasibleIterate, RolloutScheduleCallback
 from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.agents.storage import write_json
 from discountsim.simulators import RolloutTotals, SimulatorParams, load_scenario
@@ -121,8 +120,7 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
         self.integral = np.zeros(n_levels)
         self.multipliers = np.zeros(n_levels)
         self.prices = np.zeros(n_levels)  # per-offer price of each level set on the env (currency)
-        self.best: dict[str, float] | None = None
-        self._best_weights: dict[str, Any] | None = None
+        self.kept = BestFeasibleIterate()
         self._shoppers: EvaluationShoppers | None = None
         self.history: list[dict[str, float]] = []
 
@@ -165,6 +163,11 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
                 prices[block][top] -= self.floor * float(mu.sum()) / share[top]
         return prices
 
+    @property
+    def best(self) -> dict[str, float] | None:
+        """Timesteps, profit and ratios of the kept feasible iterate, or None."""
+        return self.kept.best
+
     def _fixed_shoppers(self) -> EvaluationShoppers:
         if self._shoppers is None:
             self._shoppers = EvaluationShoppers.make(
@@ -184,9 +187,8 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
         rates, profit = self.measure()
         ratios = {attribute: disparity(r) for attribute, r in rates.items()}
         feasible = min(ratios.values()) >= self.floor + self.feasibility_margin
-        if self.keep_best_feasible and feasible and (self.best is None or profit > self.best["profit"]):
-            self.best = {"timesteps": float(self.num_timesteps), "profit": profit, **ratios}
-            self._best_weights = copy.deepcopy(self.model.policy.state_dict())
+        if self.keep_best_feasible:
+            self.kept.offer(self.model, feasible, {"timesteps": float(self.num_timesteps), "profit": profit, **ratios})
         violations = []
         for rate in rates.values():
             present = np.isfinite(rate)
@@ -212,8 +214,7 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
         self.logger.record("constraint/disparity_multiplier_sum", float(self.multipliers.sum()))
 
     def _on_training_end(self) -> None:
-        if self._best_weights is not None and self.best is not None:
-            self.model.policy.load_state_dict(self._best_weights)
+        if self.kept.restore(self.model) and self.best is not None:
             logger.info(
                 "fairness_lagrangian: restored the best feasible iterate (%s timesteps: ratios %s, profit %.2f on the "
                 "callback's shoppers)",

@@ -365,55 +365,29 @@ def _train_sb3(
         oracle=bool(cfg.evaluation.get("oracle", True)),
         contact_cap=_contact_cap(cfg),
     )
+    saver = AtomicCheckpointCallback(int(cfg.checkpoint_every), checkpoints, agent.name)
     callbacks = [
         # In timesteps, at rollout boundaries: no division by n_envs needed.
-        AtomicCheckpointCallback(int(cfg.checkpoint_every), checkpoints, agent.name),
+        saver,
         metrics_callback,
     ]
     distill = agent.get("distill")
     if distill is not None:  # first: the metrics callback's first point and every checkpoint are the student
         settings = DistillSettings.from_dict(OmegaConf.to_container(distill, resolve=True))
-        saver = callbacks[0]
-        assert isinstance(saver, AtomicCheckpointCallback)
         # A checkpoint of the student as soon as it is distilled: a kill later resumes from it.
         callbacks.insert(0, DistillationCallback(settings, seed, skip=found is not None, on_done=saver.save))
-    lagrangian = cfg.get("lagrangian")
-    if lagrangian is not None:
-        # Before the metrics callback: at the end of training it restores the best feasible iterate,
-        # which the last shop/ point and the saved model must both be.
-        callbacks.insert(
-            1,
-            LagrangianBudgetCallback(
-                float(lagrangian.budget_per_shopper_week),
-                float(lagrangian.get("dual_lr", 0.1)),
-                float(lagrangian.get("initial_multiplier", 0.0)),
-                int(lagrangian.get("every", 32_768)),
-                params,
-                horizon=int(cfg.env.horizon),
-                kp=float(lagrangian.get("kp", 1.0)),
-                contact_cap=_contact_cap(cfg),
-                state_file=checkpoints / LAGRANGIAN_FILE,
-                keep_best_feasible=bool(lagrangian.get("keep_best_feasible", True)),
-                feasibility_margin=float(lagrangian.get("feasibility_margin", 0.02)),
-            ),
-        )
-    fair = cfg.get("fairness_lagrangian")
-    if fair is not None:  # before the metrics callback too: it restores the best feasible iterate
-        callbacks.insert(
-            callbacks.index(metrics_callback),
-            LagrangianDisparityCallback(
-                float(fair.floor),
-                float(fair.get("dual_lr", 1.0)),
-                float(fair.get("kp", 1.0)),
-                int(fair.get("every", 32_768)),
-                params,
-                horizon=int(cfg.env.horizon),
-                contact_cap=_contact_cap(cfg),
-                keep_best_feasible=bool(fair.get("keep_best_feasible", True)),
-                feasibility_margin=float(fair.get("feasibility_margin", 0.02)),
-                state_file=checkpoints / DISPARITY_FILE,
-            ),
-        )
+    # Both constraint learners go before the metrics callback: at the end of training each restores
+    # its best feasible iterate, which the last shop/ point and the saved model must both be. Their
+    # settings are the config's keys (checked by the job schema), defaults their constructors'.
+    common = {"scenario": params, "horizon": int(cfg.env.horizon), "contact_cap": _contact_cap(cfg)}
+    for key, learner, state_file in (
+        ("lagrangian", LagrangianBudgetCallback, LAGRANGIAN_FILE),
+        ("fairness_lagrangian", LagrangianDisparityCallback, DISPARITY_FILE),
+    ):
+        if cfg.get(key) is not None:
+            settings = OmegaConf.to_container(cfg[key], resolve=True)
+            callback = learner(**common, state_file=checkpoints / state_file, **settings)
+            callbacks.insert(callbacks.index(metrics_callback), callback)
     learn(
         model,
         int(cfg.total_timesteps),  # rounded up to whole rollouts, and said so in the log
