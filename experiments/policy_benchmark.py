@@ -6,7 +6,7 @@
 
 For each scenario: trains the supervised baseline (open loop, and closed loop unless
 ``--no-closed-loop``) and each SB3 agent (on a scenario without inter-period dynamics, such as
-``myopic``, only ``--static-algorithms``: there RL has nothing to gain over the myopic optimum and
+``myopic``, only ``--static-algorithms``, none by default: there RL has nothing to gain over the myopic optimum and
 the checks are the oracle's and supervised's) with its tuned defaults (``conf/agent/*.yaml``, budget
 = the YAML's ``total_timesteps`` x ``--timesteps-scale``), then evaluates the whole line-up with
 the oracle and no-discount runs on the same ``--n-eval`` shoppers (common random numbers). Prints
@@ -173,10 +173,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     parser.add_argument(
         "--static-algorithms",
         nargs="*",
-        default=["ppo", "a2c"],
+        default=[],
         choices=list(ALGORITHMS),
         help="SB3 agents trained on scenarios without inter-period dynamics (myopic), where the checks are the "
-        "oracle's and supervised's and RL has nothing to gain over the myopic optimum",
+        "oracle's and supervised's and RL has nothing to gain over the myopic optimum (default: none)",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmark-results"))
     args = parser.parse_args(argv)

@@ -94,5 +94,6 @@ def test_repeated_training_seeds_are_refused() -> None:
 def test_without_dynamics_only_the_static_algorithms_are_trained(tmp_path) -> None:
     args = ["--scenarios", "myopic", "--algorithms", "ppo", "dqn", "--timesteps-scale", "0.0005"]
     args += ["--n-eval", "40", "--horizon", "3", "--no-closed-loop", "--out", str(tmp_path)]
-    results = policy_benchmark.main(args)
+    assert not {"ppo", "dqn"} & set(policy_benchmark.main(args)["policy"])  # by default, none on myopic
+    results = policy_benchmark.main([*args, "--static-algorithms", "ppo"])
     assert "ppo" in set(results["policy"]) and "dqn" not in set(results["policy"])
