@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from discountsim.agents.callbacks import BestFeasibleIterate, RolloutScheduleCallback
-from discountsim.agents.evaluation import EvaluationShoppers
+from discountsim.agents.evaluation import EvaluationShoppers, offer_disparity
 from discountsim.agents.storage import write_json
 from discountsim.simulators import RolloutTotals, SimulatorParams, load_scenario
 from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
@@ -50,13 +50,6 @@ def offer_rates(params: SimulatorParams, totals: RolloutTotals) -> dict[str, NDA
         with np.errstate(invalid="ignore", divide="ignore"):
             rates[attribute] = np.where(counts > 0, hits / counts, np.nan)
     return rates
-
-
-def disparity(rates: NDArray[np.float64]) -> float:
-    """Smallest level's offer rate over the largest (levels without shoppers ignored; 1 when no one is offered)."""
-    present = rates[np.isfinite(rates)]
-    top = float(present.max()) if present.size else 0.0
-    return 1.0 if top == 0.0 else float(present.min()) / top
 
 
 class LagrangianDisparityCallback(RolloutScheduleCallback):
@@ -185,7 +178,7 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
 
     def on_schedule(self) -> None:
         rates, profit = self.measure()
-        ratios = {attribute: disparity(r) for attribute, r in rates.items()}
+        ratios = {attribute: offer_disparity(r) for attribute, r in rates.items()}
         feasible = min(ratios.values()) >= self.floor + self.feasibility_margin
         if self.keep_best_feasible:
             self.kept.offer(self.model, feasible, {"timesteps": float(self.num_timesteps), "profit": profit, **ratios})

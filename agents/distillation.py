@@ -30,7 +30,7 @@ import logging
 import numbers
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -93,9 +93,6 @@ class DistillSettings:
         if unknown:
             raise DiscountSimInputError(f"distill: unknown settings {unknown}; allowed: {allowed}")
         return cls(**settings)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def teacher_policy(name: str, levels: int) -> PrivilegedPolicy:

@@ -266,13 +266,19 @@ def fairness(
         by_level = by_level.reindex(list(names))  # a level nobody holds stays, with 0 shoppers
         by_level["shoppers"] = by_level["shoppers"].fillna(0).astype(int)
         if attribute in levels:
-            rates = by_level["offered_share"].dropna()
-            top = float(rates.max())
-            disparity[f"offer_disparity_{attribute}"] = 1.0 if top == 0.0 else float(rates.min()) / top
+            disparity[f"offer_disparity_{attribute}"] = offer_disparity(by_level["offered_share"].to_numpy())
         tables.append(by_level.rename_axis("level").reset_index().assign(attribute=attribute))
     disparity["offer_disparity"] = min(disparity.values()) if disparity else float("nan")
     table = pd.concat(tables, ignore_index=True)
     return table[["attribute", "level", *table.columns.drop(["attribute", "level"])]], disparity
+
+
+def offer_disparity(rates: NDArray[np.float64]) -> float:
+    """Smallest level's offer rate over the largest, ``rates`` ``(n_levels,)`` with NaN for a level without
+    shoppers (not counted); 1.0 when nobody is offered anything."""
+    present = rates[np.isfinite(rates)]
+    top = float(present.max()) if present.size else 0.0
+    return 1.0 if top == 0.0 else float(present.min()) / top
 
 
 def summarise(

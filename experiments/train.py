@@ -110,8 +110,9 @@ def _flat(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 LAGRANGIAN_FILE = "lagrangian.json"
-DISPARITY_FILE = "disparity_lagrangian.json"
 """The Lagrangian multiplier's state, beside the checkpoints, so that a resume continues it."""
+DISPARITY_FILE = "disparity_lagrangian.json"
+"""The disparity Lagrangian's duals and offer prices, beside the checkpoints, likewise."""
 
 
 def _env_arguments(cfg: DictConfig) -> dict[str, Any]:

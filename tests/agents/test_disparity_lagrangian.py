@@ -6,7 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from discountsim.agents.disparity_lagrangian import LagrangianDisparityCallback, disparity, offer_rates
+from discountsim.agents.disparity_lagrangian import LagrangianDisparityCallback, offer_rates
+from discountsim.agents.evaluation import offer_disparity
 from discountsim.agents.sb3_agents import make_model
 from discountsim.simulators import load_scenario, rollout, spawn_keys
 from discountsim.simulators.errors import DiscountSimInputError
@@ -32,9 +33,9 @@ def test_offer_rates_and_disparity_match_a_hand_count() -> None:
     for level in range(4):
         in_level = totals.attributes[:, 1] == level
         assert rates["age_band"][level] == pytest.approx(north[in_level].mean())
-    assert disparity(rates["region"]) == 0.0
-    assert disparity(np.array([0.4, np.nan, 0.5])) == pytest.approx(0.8)  # an empty level does not count
-    assert disparity(np.zeros(3)) == 1.0  # nobody offered: no disparity
+    assert offer_disparity(rates["region"]) == 0.0
+    assert offer_disparity(np.array([0.4, np.nan, 0.5])) == pytest.approx(0.8)  # an empty level does not count
+    assert offer_disparity(np.zeros(3)) == 1.0  # nobody offered: no disparity
 
 
 def _callback(**settings) -> LagrangianDisparityCallback:
