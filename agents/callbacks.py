@@ -26,6 +26,7 @@ from discountsim.agents.evaluation import EvaluationShoppers
 from discountsim.agents.storage import write_json
 from discountsim.simulators import SimulatorParams
 from discountsim.simulators.contact_cap import ContactCap, contact_cap_arg
+from discountsim.simulators.errors import DiscountSimInputError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
@@ -311,7 +312,8 @@ class LagrangianBudgetCallback(RolloutScheduleCallback):
                 saved = json.loads(self.state_file.read_text())
                 self.integral, self.multiplier = float(saved["integral"]), float(saved["multiplier"])
             except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ValueError(f"{self.state_file}: not a Lagrangian state ({err}); delete it to restart") from err
+                problem = f"{self.state_file}: not a Lagrangian state ({err}); delete it to restart"
+                raise DiscountSimInputError(problem) from err  # a user's file: one line, no traceback
             logger.info("continuing the budget multiplier from %s: %.4g", self.state_file, self.multiplier)
         self.training_env.set_attr("cost_multiplier", self.multiplier)
 

@@ -126,7 +126,7 @@ class LagrangianDisparityCallback(RolloutScheduleCallback):
                 if any(v.shape != self.integral.shape or not np.all(np.isfinite(v)) for v in values):
                     raise ValueError(f"expected {self.integral.size} finite values per entry, one per attribute level")
             except (OSError, ValueError, KeyError, TypeError) as err:
-                raise ValueError(
+                raise DiscountSimInputError(  # a user's file: one line, no traceback
                     f"{self.state_file}: not this run's disparity duals ({err}); delete it to restart"
                 ) from err
             self.integral, self.multipliers, self.prices = values

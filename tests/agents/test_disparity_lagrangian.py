@@ -92,3 +92,19 @@ def test_the_train_job_prices_offers_by_group_and_reports_the_floor(tmp_path) ->
         train_module.train(_cfg([*HAND_WRITTEN, fair]), tmp_path / "hand")
     with pytest.raises(Exception, match=r"fairness_lagrangian\.floor: expected a number in \(0, 1\]"):
         train_module.train(_cfg([*TINY, "+fairness_lagrangian={floor:0}"]), tmp_path / "zero")
+
+
+def test_a_corrupt_state_file_is_a_user_error_naming_it(tmp_path) -> None:
+    from discountsim.agents.callbacks import LagrangianBudgetCallback
+
+    state = tmp_path / "state.json"
+    state.write_text('{"integral": [1, 2]')  # cut off mid-write by hand
+    with pytest.raises(DiscountSimInputError, match=r"state\.json: not this run's disparity duals .*delete it"):
+        _callback(state_file=state)._on_training_start()
+    budget = LagrangianBudgetCallback(1.0, scenario="default", state_file=state)
+    budget.init_callback(_callback().model)
+    with pytest.raises(DiscountSimInputError, match=r"state\.json: not a Lagrangian state .*delete it to restart"):
+        budget._on_training_start()
+    state.write_text('{"integral": [0, 0], "multipliers": [0, 0], "prices": [0, 0]}')  # another scenario's levels
+    with pytest.raises(DiscountSimInputError, match="expected 8 finite values per entry"):
+        _callback(state_file=state)._on_training_start()
